@@ -1,0 +1,95 @@
+"""Correlation IDs: minting, validating incoming values, deriving deterministic IDs.
+
+Formats accepted from outside (each can be switched off with ``ACCEPTED_FORMATS``):
+
+- ``ulid``: 26 Crockford base32 characters, either case, first character 0-7.
+- ``uuid``: 32 hex digits, with or without the four hyphens, any version or variant
+  (so nginx's ``$request_id``, 32 hex digits, passes).
+- ``token``: ``ID_PATTERN`` (default ``[A-Za-z0-9._:-]+``) matched in full, at most ``MAX_ID_LENGTH``
+  characters (default 128).
+
+Anything else, including empty strings, whitespace, control characters and non-ASCII, is rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from ulid import ULID
+
+from tracing_app.conf import app_settings
+
+ULID_LENGTH = 26
+_ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id() -> str:
+    """A fresh ULID string: sortable by creation time, 26 characters."""
+    return str(ULID())
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether ``value`` is an acceptable correlation ID under the current settings."""
+    if not value or len(value) > app_settings.MAX_ID_LENGTH:
+        return False
+    formats = app_settings.accepted_formats
+    if "token" in formats and app_settings.id_regex.fullmatch(value) and value.isascii():
+        return True
+    if "ulid" in formats and len(value) == ULID_LENGTH and _ULID_RE.fullmatch(value):
+        return True
+    return "uuid" in formats and _UUID_RE.fullmatch(value) is not None
+
+
+def safe_repr(value: object, limit: int = 64) -> str:
+    """A printable, quoted, bounded rendering of untrusted input, for log messages.
+
+    Control characters, quotes and non-ASCII come out escaped, so a hostile value cannot forge log lines
+    or break JSON; values longer than ``limit`` are cut and say how long they were.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        return f"{text[:limit]!a}...({len(text)} chars)"
+    return ascii(text)
+
+
+def derive_id(namespace: str, *parts: Any) -> str:
+    """A deterministic ID for (namespace, parts): the same inputs give the same ID in every process.
+
+    Parts are serialised as canonical JSON (sorted keys, no whitespace) and hashed with SHA-256; the first
+    128 bits are written in the ULID alphabet and length, so a derived ID passes :func:`is_valid_id`.
+    Accepts JSON types plus Decimal, UUID, date/time and bytes; any other type raises ``TypeError``
+    rather than hashing a ``repr`` that may differ between processes.
+    """
+    canonical = json.dumps(
+        [namespace, *parts],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_canonical_default,
+    )
+    digest = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:16], "big")
+    chars = []
+    for _ in range(ULID_LENGTH):
+        digest, index = divmod(digest, 32)
+        chars.append(_CROCKFORD[index])
+    return "".join(reversed(chars))
+
+
+def _canonical_default(value: Any) -> Any:
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(f"derive_id cannot hash a {type(value).__name__}; pass a JSON-friendly value")

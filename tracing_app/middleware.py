@@ -1,0 +1,96 @@
+"""The HTTP edge: accept or mint the correlation ID, make it current, put it on the response."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+from tracing_app import ids
+from tracing_app.conf import app_settings
+from tracing_app.context import TraceContext, _current
+from tracing_app.sampling import is_sampled
+
+logger = logging.getLogger("tracing_app.middleware")
+
+
+class CorrelationIdMiddleware:
+    """Binds one correlation ID to each request; works under WSGI and ASGI without thread hops.
+
+    Place it first in ``MIDDLEWARE`` (after OpenTelemetry's, which Django instrumentation inserts
+    itself) so every other middleware, every log line and the 500 handler run inside the transaction.
+    It never reads ``request.user`` or the session, so it adds no ``Vary: Cookie``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        ctx = self.start(request)
+        token = _current.set(ctx)
+        try:
+            response = self.get_response(request)
+            self.finish(request, response, ctx)
+        finally:
+            _current.reset(token)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        ctx = self.start(request)
+        token = _current.set(ctx)
+        try:
+            get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
+            response = await get_response(request)
+            self.finish(request, response, ctx)
+        finally:
+            _current.reset(token)
+        return response
+
+    @staticmethod
+    def start(request: HttpRequest) -> TraceContext:
+        """Build the request's context from its headers; invalid input is dropped, never echoed."""
+        incoming = request.META.get(app_settings.header_meta_key)
+        if incoming is None:
+            for key in app_settings.alternate_meta_keys:
+                incoming = request.META.get(key)
+                if incoming is not None:
+                    break
+        correlation_id = ids.new_id()
+        ctx = TraceContext(correlation_id, origin="http")
+        if incoming is not None:
+            if not ids.is_valid_id(incoming):
+                logger.info("Rejected incoming correlation ID %s", ids.safe_repr(incoming))
+            elif app_settings.TRUST_INCOMING:
+                ctx.correlation_id = incoming
+                ctx.origin = "http-incoming"
+            else:
+                ctx.causation_id = incoming
+        ctx.sampled = is_sampled(ctx.correlation_id)
+        request.correlation_id = ctx.correlation_id
+        return ctx
+
+    @staticmethod
+    def finish(request: HttpRequest, response: HttpResponseBase, ctx: TraceContext) -> None:
+        response[app_settings.HEADER] = ctx.correlation_id
+        if app_settings.EXPOSE_HEADER:
+            expose_header(response, app_settings.HEADER)
+
+
+def expose_header(response: HttpResponseBase, header: str) -> None:
+    """Append ``header`` to ``Access-Control-Expose-Headers``, keeping what CORS code put there."""
+    existing = response.get("Access-Control-Expose-Headers", "")
+    names = [name.strip() for name in existing.split(",") if name.strip()]
+    if "*" in names or header.lower() in (name.lower() for name in names):
+        return
+    response["Access-Control-Expose-Headers"] = ", ".join([*names, header])

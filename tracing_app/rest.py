@@ -1,0 +1,1 @@
+"""DRF placeholder replaced below."""
