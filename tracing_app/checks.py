@@ -1,12 +1,121 @@
-"""Django system checks for tracing_app's configuration."""
+"""System checks: catch a misconfigured ``TRACING_APP`` or middleware order at startup."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
-from django.core.checks import Error, Tags, Warning, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from tracing_app.conf import DEFAULTS, app_settings
+
+MIDDLEWARE_PATH = "tracing_app.middleware.CorrelationIdMiddleware"
+# RFC 9110 "token": the characters a header field name may use.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Values an ID pattern must never accept: they would allow header or log injection.
+_HOSTILE_SAMPLES = ("a\r\nb", "a\nb", 'a"b', "a<b>", "a b", "a\x00b", "a\\b", "a{b}", "é")
+_FORMATS = frozenset({"ulid", "uuid", "token"})
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    user = app_settings.user_settings()
+    messages: list[CheckMessage] = [
+        Error(
+            f"TRACING_APP has an unknown key {key!r}.",
+            hint=_suggest(key),
+            id="tracing_app.E001",
+        )
+        for key in user
+        if key not in DEFAULTS
+    ]
+    for setting in (user.get("HEADER", DEFAULTS["HEADER"]), *user.get("ALTERNATE_HEADERS", ())):
+        if not isinstance(setting, str) or not _HEADER_NAME.fullmatch(setting):
+            messages.append(
+                Error(
+                    f"TRACING_APP header name {setting!r} is not a valid HTTP header name.",
+                    hint="Use letters, digits and hyphens, e.g. 'X-Correlation-ID'.",
+                    id="tracing_app.E002",
+                )
+            )
+    messages += _check_id_settings(user)
+    rate = user.get("SAMPLE_RATE", DEFAULTS["SAMPLE_RATE"])
+    if not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+        messages.append(
+            Error(
+                f"TRACING_APP['SAMPLE_RATE'] must be a number from 0.0 to 1.0, not {rate!r}.",
+                id="tracing_app.E005",
+            )
+        )
+    return messages
+
+
+def _check_id_settings(user: dict[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    pattern = user.get("ID_PATTERN", DEFAULTS["ID_PATTERN"])
+    try:
+        regex = re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        return [
+            Error(f"TRACING_APP['ID_PATTERN'] does not compile: {exc}.", id="tracing_app.E003"),
+        ]
+    unsafe = [sample for sample in _HOSTILE_SAMPLES if regex.fullmatch(sample)]
+    if unsafe:
+        messages.append(
+            Error(
+                f"TRACING_APP['ID_PATTERN'] accepts unsafe values such as {unsafe[0]!r}.",
+                hint="Allow only printable ASCII without spaces or quotes, e.g. r'[A-Za-z0-9._:-]+'.",
+                id="tracing_app.E003",
+            )
+        )
+    length = user.get("MAX_ID_LENGTH", DEFAULTS["MAX_ID_LENGTH"])
+    if not isinstance(length, int) or not 26 <= length <= 1024:
+        messages.append(
+            Error(
+                f"TRACING_APP['MAX_ID_LENGTH'] must be an integer from 26 to 1024, not {length!r}.",
+                id="tracing_app.E004",
+            )
+        )
+    formats = set(user.get("ACCEPTED_FORMATS", DEFAULTS["ACCEPTED_FORMATS"]))
+    if formats - _FORMATS:
+        messages.append(
+            Error(
+                f"TRACING_APP['ACCEPTED_FORMATS'] has unknown formats {sorted(formats - _FORMATS)}.",
+                hint=f"Choose from {sorted(_FORMATS)}.",
+                id="tracing_app.E004",
+            )
+        )
+    return messages
+
+
+@register(Tags.compatibility)
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    if MIDDLEWARE_PATH not in middleware:
+        return [
+            Error(
+                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: requests get no correlation ID.",
+                hint="Add it as the first entry of MIDDLEWARE.",
+                id="tracing_app.E010",
+            )
+        ]
+    allowed = set(app_settings.MIDDLEWARE_ALLOWED_BEFORE)
+    before = [path for path in middleware[: middleware.index(MIDDLEWARE_PATH)] if path not in allowed]
+    if before:
+        return [
+            Warning(
+                f"{MIDDLEWARE_PATH} comes after {', '.join(before)}: whatever those log, and any response "
+                "they return, carries no correlation ID.",
+                hint="Move it to the top of MIDDLEWARE, or list a harmless middleware in "
+                "TRACING_APP['MIDDLEWARE_ALLOWED_BEFORE'].",
+                id="tracing_app.W011",
+            )
+        ]
     return []
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, DEFAULTS, n=1)
+    return f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(DEFAULTS))}."

@@ -51,13 +51,12 @@ def is_valid_id(value: str) -> bool:
 def safe_repr(value: object, limit: int = 64) -> str:
     """A printable, quoted, bounded rendering of untrusted input, for log messages.
 
-    Control characters, quotes and non-ASCII come out escaped, so a hostile value cannot forge log lines
-    or break JSON; values longer than ``limit`` are cut and say how long they were.
+    Control characters, double quotes (as ``\\x22``) and non-ASCII come out escaped, so a hostile value
+    cannot forge log lines or break JSON; values longer than ``limit`` are cut and say how long they were.
     """
     text = value if isinstance(value, str) else repr(value)
-    if len(text) > limit:
-        return f"{text[:limit]!a}...({len(text)} chars)"
-    return ascii(text)
+    shown = ascii(text[:limit]).replace('"', "\\x22")
+    return f"{shown}...({len(text)} chars)" if len(text) > limit else shown
 
 
 def derive_id(namespace: str, *parts: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.log import log_response
 
 from tracing_app import ids
 from tracing_app.conf import app_settings
@@ -66,11 +67,15 @@ class CorrelationIdMiddleware:
                 incoming = request.META.get(key)
                 if incoming is not None:
                     break
-        correlation_id = ids.new_id()
-        ctx = TraceContext(correlation_id, origin="http")
+        ctx = TraceContext(ids.new_id(), origin="http")
         if incoming is not None:
             if not ids.is_valid_id(incoming):
-                logger.info("Rejected incoming correlation ID %s", ids.safe_repr(incoming))
+                # Logged before the context is current, so the new ID is passed along explicitly.
+                logger.info(
+                    "Rejected incoming correlation ID %s",
+                    ids.safe_repr(incoming),
+                    extra={"correlation_id": ctx.correlation_id, "causation_id": None},
+                )
             elif app_settings.TRUST_INCOMING:
                 ctx.correlation_id = incoming
                 ctx.origin = "http-incoming"
@@ -82,6 +87,10 @@ class CorrelationIdMiddleware:
 
     @staticmethod
     def finish(request: HttpRequest, response: HttpResponseBase, ctx: TraceContext) -> None:
+        if response.status_code >= 400 and not getattr(response, "_has_been_logged", False):
+            # Django logs error responses that a view returned (not raised) after the middleware chain,
+            # outside the transaction; logging them here gives that line the correlation ID.
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         response[app_settings.HEADER] = ctx.correlation_id
         if app_settings.EXPOSE_HEADER:
             expose_header(response, app_settings.HEADER)
