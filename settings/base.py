@@ -78,6 +78,7 @@ TRACING_APP = {
     "TRUST_INCOMING": True,
     "ALTERNATE_HEADERS": ["X-Request-ID"],
     "EXPOSE_HEADER": True,
+    "ACCESS_LOG": True,
 }
 
 REST_FRAMEWORK = {

@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     # Transactions per page in the admin's trace list, and most events shown on one trace page.
     "TRACE_ADMIN_PAGE_SIZE": 50,
     "TRACE_MAX_EVENTS_SHOWN": 2000,
+    # Log one INFO line per request on "tracing_app.access" inside the transaction (method, path,
+    # status, duration), for log stores that need every request's ID.
+    "ACCESS_LOG": False,
     # What the log filter puts on records outside any transaction.
     "LOG_EMPTY_VALUE": "-",
     # Middleware that may stand before ours in MIDDLEWARE without a system check warning.

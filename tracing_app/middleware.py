@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -16,6 +17,9 @@ from tracing_app.context import TraceContext, _current
 from tracing_app.sampling import is_sampled
 
 logger = logging.getLogger("tracing_app.middleware")
+# The server's own access line (runserver's "django.server", gunicorn's) is written after the response,
+# outside the transaction; this one is written inside it, so it carries the IDs.
+access_logger = logging.getLogger("tracing_app.access")
 
 
 class CorrelationIdMiddleware:
@@ -83,6 +87,7 @@ class CorrelationIdMiddleware:
                 ctx.causation_id = incoming
         ctx.sampled = is_sampled(ctx.correlation_id)
         request.correlation_id = ctx.correlation_id
+        request.tracing_started = perf_counter()
         return ctx
 
     @staticmethod
@@ -92,6 +97,15 @@ class CorrelationIdMiddleware:
             # outside the transaction; logging them here gives that line the correlation ID.
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         response[app_settings.HEADER] = ctx.correlation_id
+        if app_settings.ACCESS_LOG:
+            access_logger.info(
+                '"%s %s" %s (%.1f ms)',
+                request.method,
+                request.get_full_path(),
+                response.status_code,
+                (perf_counter() - request.tracing_started) * 1000,
+                extra={"status_code": response.status_code},
+            )
         if app_settings.EXPOSE_HEADER:
             expose_header(response, app_settings.HEADER)
 
