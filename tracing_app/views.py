@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views.decorators.csrf import requires_csrf_token
@@ -38,6 +39,9 @@ class ErrorKind(NamedTuple):
 
 
 BAD_REQUEST = ErrorKind(400, "bad_request", "Bad request", "The request could not be understood.")
+TOO_LARGE = ErrorKind(
+    413, "request_too_large", "Request too large", "The request body is larger than this server accepts."
+)
 PERMISSION_DENIED = ErrorKind(
     403, "permission_denied", "Forbidden", "You do not have permission to perform this action."
 )
@@ -56,6 +60,8 @@ _FALLBACK_500 = (
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        return render_error(request, TOO_LARGE)
     return render_error(request, BAD_REQUEST)
 
 
@@ -111,7 +117,9 @@ def _render_page(kind: ErrorKind, correlation_id: str) -> str:
         "correlation_id": correlation_id,
     }
     try:
-        return loader.render_to_string(f"tracing_app/{kind.status}.html", context)
+        return loader.select_template([f"tracing_app/{kind.status}.html", "tracing_app/error.html"]).render(
+            context
+        )
     except Exception:
         if kind.status != SERVER_ERROR.status:
             raise

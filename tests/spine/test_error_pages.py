@@ -52,6 +52,16 @@ def _kind(status, code):
     return {400: "BAD_REQUEST", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 500: "SERVER_ERROR"}[status]
 
 
+def test_oversized_body_is_a_413_with_the_envelope(quiet_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = quiet_client.post(
+        "/body/", b"x" * 4096, content_type="application/octet-stream", headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert response.json()["meta"]["correlation_id"] == response["X-Correlation-ID"]
+
+
 def test_500_page_logs_the_same_id(quiet_client, caplog):
     with caplog.at_level(logging.ERROR):
         response = quiet_client.get("/boom/")

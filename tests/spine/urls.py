@@ -42,6 +42,10 @@ def suspicious(request):
     raise SuspiciousOperation("bad")
 
 
+def reads_body(request):
+    return HttpResponse(len(request.body))
+
+
 def touches_session(request):
     request.session["seen"] = True
     return HttpResponse("ok")
@@ -110,6 +114,7 @@ urlpatterns = [
     path("forbidden/", forbidden),
     path("suspicious/", suspicious),
     path("session/", touches_session),
+    path("body/", reads_body),
     path("api/order/", api_order),
     path("api/missing/", api_missing),
     path("api/boom/", api_boom),

@@ -9,7 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+def wait_until(
+    condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = ""
+) -> T:
     """Poll ``condition`` until it returns a truthy value (returned), or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
