@@ -28,7 +28,8 @@ class TraceContext:
     - ``hop_id``: this hop's own ID (a request's ID, a Celery task's ``task_id``).
     - ``causation_id``: the ``hop_id`` of the hop that caused this one, or None at the root.
     - ``sampled``: whether the transaction's events are recorded (decided once, at the edge).
-    - ``origin``: where the ID came from: "http", "http-incoming", "task", "beat", "message", "bound".
+    - ``origin``: where the ID came from: "http", "http-incoming", "task", "beat", "publish" (minted when
+      a task was published outside any transaction), "message", "bound".
     - ``sequence``: a Lamport clock for the transaction; hops order causally by it, not by wall clock.
     """
 
