@@ -1,0 +1,160 @@
+"""Concurrent and overlapping requests against a live server (real sockets, one thread per request)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.db import connections
+from django.test.testcases import LiveServerThread
+from django.utils import timezone
+
+from tests.idempotency.models import Effect
+from tests.idempotency.views import GATES, Gate
+from tests.support.waiting import wait_until
+from tracing_app.idempotency.models import IdempotencyRecord
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.idempotency.urls")]
+
+
+def post(url: str, data: dict[str, Any], key: str) -> requests.Response:
+    return requests.post(
+        url,
+        data=json.dumps(data),
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        timeout=60,
+    )
+
+
+class WideBacklogServer(ThreadedWSGIServer):
+    # Django's listen backlog of 10 resets some of 50 simultaneous connections before they are accepted.
+    request_queue_size = 128
+
+
+class ServerThread(LiveServerThread):
+    server_class = WideBacklogServer
+
+
+@pytest.fixture
+def live_url() -> Iterator[str]:
+    """A threaded HTTP server in this process: one thread and one database connection per request."""
+    thread = ServerThread("127.0.0.1", static_handler=lambda app: app)
+    thread.daemon = True
+    thread.start()
+    assert thread.is_ready.wait(30)
+    if thread.error:
+        raise thread.error
+    yield f"http://127.0.0.1:{thread.port}"
+    thread.terminate()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    gate = GATES["held"] = Gate()
+    yield gate
+    gate.release.set()
+    del GATES["held"]
+
+
+@pytest.fixture(params=[False, True], ids=["autocommit", "atomic-requests"])
+def atomic_requests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", request.param)
+    return request.param
+
+
+def test_fifty_concurrent_posts_with_one_key_run_once(live_url: str) -> None:
+    url = f"{live_url}/plain/"
+    data = {"label": "fifty"}
+    clients = 50
+    barrier = threading.Barrier(clients)
+
+    def send(_: int) -> requests.Response:
+        barrier.wait(30)
+        return post(url, data, "fifty-key")
+
+    with ThreadPoolExecutor(clients) as pool:
+        responses = list(pool.map(send, range(clients)))
+
+    originals = [r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers]
+    replays = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
+    in_flight = [r for r in responses if r.status_code == 409]
+    assert len(originals) == 1, [(r.status_code, r.text[:200]) for r in responses]
+    assert len(originals) + len(replays) + len(in_flight) == clients
+    original = originals[0]
+    for replay in replays:
+        assert replay.status_code == 201
+        assert replay.content == original.content
+        assert replay.headers["X-Correlation-ID"] == original.headers["X-Correlation-ID"]
+    for busy in in_flight:
+        assert busy.json()["error"]["code"] == "idempotency_request_in_progress"
+        assert int(busy.headers["Retry-After"]) >= 1
+    assert Effect.objects.filter(label="fifty").count() == 1
+
+    after = post(url, data, "fifty-key")
+    assert after.headers["Idempotent-Replayed"] == "true"
+    assert after.content == original.content
+    assert IdempotencyRecord.objects.get().replay_count == len(replays) + 1
+
+
+def test_repeat_while_the_first_runs_gets_a_fast_409(
+    live_url: str, gate: Gate, atomic_requests: bool
+) -> None:
+    """Under ATOMIC_REQUESTS too: the claim commits on its own, so the repeat does not wait on the first
+    request's transaction (it would block on the key's index until the first finished)."""
+    url = f"{live_url}/plain/"
+    data = {"label": "held", "outcome": "block"}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, url, data, "held-key")
+        assert gate.entered.wait(30)
+        repeat = post(url, data, "held-key")
+        assert not first.done()
+        assert repeat.status_code == 409
+        assert repeat.json()["error"]["code"] == "idempotency_request_in_progress"
+        assert 1 <= int(repeat.headers["Retry-After"]) <= 60
+        gate.release.set()
+        original = first.result(timeout=30)
+    assert original.status_code == 201
+    assert original.json()["in_transaction"] is True
+    after = post(url, data, "held-key")
+    assert after.headers["Idempotent-Replayed"] == "true"
+    assert after.content == original.content
+    assert Effect.objects.filter(label="held").count() == 1
+
+
+def test_requests_the_guard_lets_through_keep_atomic_requests(live_url: str, atomic_requests: bool) -> None:
+    url = f"{live_url}/plain/"
+    assert requests.get(url, timeout=30).json()["in_transaction"] is atomic_requests
+    no_key = requests.post(url, data=json.dumps({"label": "no-key"}), timeout=30)
+    assert no_key.json()["in_transaction"] is atomic_requests
+
+
+def test_a_stale_owner_loses_to_the_attempt_that_took_over(live_url: str, gate: Gate) -> None:
+    """The first attempt outlives its lease (0.5 s); a retry takes the key over and completes. When the
+    first one finally finishes, its completion is refused and its writes roll back."""
+    url = f"{live_url}/short-lease/"
+    data = {"label": "held", "outcome": "block"}
+    with ThreadPoolExecutor(1) as pool:
+        stale = pool.submit(post, url, data, "lease-key")
+        assert gate.entered.wait(30)
+        record = IdempotencyRecord.objects.get()
+        wait_until(lambda: timezone.now() > record.lease_expires_at, timeout=10, what="the lease to expire")
+        successor = post(url, data, "lease-key")
+        assert successor.status_code == 201
+        assert "Idempotent-Replayed" not in successor.headers
+        gate.release.set()
+        loser = stale.result(timeout=30)
+    assert loser.status_code == 409
+    assert loser.json()["error"]["code"] == "idempotency_request_in_progress"
+    assert list(Effect.objects.filter(label="held").values_list("pk", flat=True)) == [
+        successor.json()["effect"]
+    ]
+    record = IdempotencyRecord.objects.get()
+    assert (record.state, record.attempts) == ("completed", 2)
+    assert bytes(record.response_body) == successor.content
+    assert post(url, data, "lease-key").content == successor.content

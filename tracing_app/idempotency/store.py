@@ -1,0 +1,290 @@
+"""Claiming, completing and releasing idempotency records.
+
+Each step is one statement on the record's primary key; nothing locks a table:
+
+- **claim**: ``INSERT ... ON CONFLICT DO NOTHING`` (``INSERT OR IGNORE`` on SQLite). Whoever inserts owns
+  the key; everyone else reads the row they lost to. Run it outside any transaction (autocommit), before
+  the operation's own transaction, so the row is visible at once: a concurrent repeat sees "in progress"
+  instead of waiting on the index until the operation's transaction ends.
+  (On PostgreSQL a repeat arriving in the instant between the owner's completing ``UPDATE`` and its
+  ``COMMIT`` waits for that commit, then finds the record completed.)
+- **takeover**: an in-progress record whose lease expired (its attempt died) is handed to a new owner by
+  an ``UPDATE`` that compares the old owner token, so two would-be successors cannot both win.
+- **complete**: an ``UPDATE`` that names the owner token. Run it in the same transaction as the side
+  effect's writes: if another attempt took the key over meanwhile, no row matches, :class:`LeaseLost`
+  is raised and the stale attempt's writes roll back with it. A lease only lets others take over; an
+  owner that finishes late still completes if nobody did.
+- **release**: a ``DELETE`` naming the owner token, for outcomes that must not be kept (5xx, an exception),
+  so a retry runs afresh.
+
+SQLite allows one writer at a time, so there a claim first reads the row: a repeat gets its 409, 422 or
+replay without waiting for the write lock the running attempt holds until it commits. A new key's
+``INSERT`` still waits for any other open write transaction (up to the database's ``timeout``).
+
+Times come from the application's clock (``timezone.now()``); hosts sharing a database should keep their
+clocks synchronised, since skew shortens or lengthens leases by as much.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import enum
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connections
+from django.db.models import F, Q, QuerySet
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+from tracing_app import recorder
+from tracing_app.idempotency.keys import NAMESPACE, record_key
+from tracing_app.idempotency.models import IdempotencyRecord
+from tracing_app.ids import derive_id, new_id
+
+State = IdempotencyRecord.State
+
+# One writer at a time: an INSERT waits behind any open write transaction, such as the first attempt's
+# view, so a repeat reads first and answers (409, 422, replay) without writing. The INSERT still decides.
+_SINGLE_WRITER_VENDORS = frozenset({"sqlite"})
+
+# A claim normally settles in one round; a second is needed only when the row changed between the
+# insert and the read (purged, reset or taken over by someone else at that very moment).
+_CLAIM_ROUNDS = 3
+
+
+class LeaseLost(Exception):
+    """Another attempt took this key over after the lease expired; this attempt's outcome must not count."""
+
+
+class Outcome(enum.Enum):
+    ACQUIRED = "acquired"  # this attempt owns the key and runs the operation
+    COMPLETED = "completed"  # an earlier attempt finished: replay its outcome
+    IN_FLIGHT = "in_flight"  # an earlier attempt holds a live lease
+    MISMATCH = "mismatch"  # the key was used for a different request or arguments
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """Ownership of one record by one attempt, proven by its ``owner`` token."""
+
+    key: str
+    owner: str
+    using: str
+    attempt: int = 1
+
+    def step_key(self, step: str) -> str:
+        """A key for one foreign side effect of this operation, the same in every attempt.
+
+        Pass it to a payment provider or another API that deduplicates, so an attempt that takes over
+        from a dead one does not repeat a call the dead one already made.
+        """
+        return derive_id(f"{NAMESPACE}.step", self.key, step)
+
+    def complete(
+        self,
+        *,
+        status: int | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+        size: int | None = None,
+    ) -> None:
+        """Store the outcome; raises :class:`LeaseLost` if this attempt no longer owns the key."""
+        updated = self._owned().update(
+            state=State.COMPLETED,
+            response_status=status,
+            response_headers=[list(pair) for pair in headers],
+            response_body=body,
+            response_size=size,
+            completed_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        if not updated:
+            raise LeaseLost(f"idempotency key {self.key} was taken over by another attempt")
+
+    def release(self) -> bool:
+        """Give the key up so a retry runs afresh; False if another attempt already took it over."""
+        deleted, _ = self._owned().delete()
+        return bool(deleted)
+
+    def _owned(self) -> QuerySet[IdempotencyRecord]:
+        return IdempotencyRecord.objects.using(self.using).filter(
+            pk=self.key, owner=self.owner, state=State.IN_PROGRESS
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimResult:
+    outcome: Outcome
+    claim: Claim | None = None
+    record: IdempotencyRecord | None = None
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds (at least 1) until an in-flight attempt's lease expires."""
+        lease = self.record.lease_expires_at if self.record is not None else None
+        if lease is None:
+            return 1
+        return max(1, math.ceil((lease - timezone.now()).total_seconds()))
+
+
+def claim(
+    *,
+    scope: str,
+    operation: str,
+    client_key: str,
+    fingerprint: str,
+    lease: float,
+    ttl: float,
+    using: str,
+    correlation_id: str = "",
+    method: str = "",
+    path: str = "",
+) -> ClaimResult:
+    """Try to own the record for (scope, operation, client key); never check-then-insert."""
+    key = record_key(scope, operation, client_key)
+    owner = new_id()
+    manager = IdempotencyRecord.objects.using(using)
+    read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
+    record = None
+    for _ in range(_CLAIM_ROUNDS):
+        now = timezone.now()
+        fresh = {
+            "key": key,
+            "scope": scope,
+            "operation": operation,
+            "client_key": client_key,
+            "fingerprint": fingerprint,
+            "method": method,
+            "path": path,
+            "state": State.IN_PROGRESS,
+            "owner": owner,
+            "lease_expires_at": now + timedelta(seconds=lease),
+            "attempts": 1,
+            "response_status": None,
+            "response_headers": [],
+            "response_body": None,
+            "response_size": None,
+            "correlation_id": correlation_id,
+            "replay_count": 0,
+            "created_at": now,
+            "completed_at": None,
+            "expires_at": now + timedelta(seconds=ttl),
+        }
+        record = manager.filter(pk=key).first() if read_first else None
+        if record is None:
+            if _insert(using, fresh):
+                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
+            record = manager.filter(pk=key).first()
+            if record is None:
+                continue
+        if record.expires_at <= now and _reclaimable(record, now):
+            # An expired record is as good as absent: the key starts over, whatever it was used for.
+            del fresh["key"]
+            if manager.filter(_reclaimable_q(now), pk=key, owner=record.owner, expires_at__lte=now).update(
+                **fresh
+            ):
+                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
+            continue
+        if record.fingerprint != fingerprint:
+            return ClaimResult(Outcome.MISMATCH, record=record)
+        if record.state == State.COMPLETED:
+            # Counted where the row was just read, so every caller (HTTP, tasks) counts the same way.
+            manager.filter(pk=key).update(replay_count=F("replay_count") + 1)
+            record.replay_count += 1
+            return ClaimResult(Outcome.COMPLETED, record=record)
+        if not _reclaimable(record, now):
+            return ClaimResult(Outcome.IN_FLIGHT, record=record)
+        taken = manager.filter(
+            pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
+        ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
+        if taken:
+            return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
+    return ClaimResult(Outcome.IN_FLIGHT, record=record)
+
+
+def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
+    """Record an ``idempotent.replay`` trace event for a replay of ``record``'s outcome (already counted
+    by :func:`claim`) in the current transaction."""
+    recorder.record(
+        "idempotent.replay",
+        name=record.operation,
+        status="" if record.response_status is None else str(record.response_status),
+        attributes={
+            "key": record.pk,
+            "client_key": record.client_key,
+            "first_correlation_id": record.correlation_id,
+            "replay": record.replay_count,
+            **attributes,
+        },
+    )
+
+
+def purge_expired(using: str, batch_size: int, now: datetime | None = None) -> int:
+    """Delete expired records, ``batch_size`` per statement; returns how many were deleted.
+
+    Records still held by a live attempt are kept until their lease ends. Short statements keep row
+    locks brief, so purging never stalls claims.
+    """
+    now = now or timezone.now()
+    manager = IdempotencyRecord.objects.using(using)
+    expired = manager.filter(_reclaimable_q(now), expires_at__lte=now)
+    total = 0
+    while True:
+        keys = list(expired.values_list("pk", flat=True)[:batch_size])
+        if not keys:
+            return total
+        deleted, _ = expired.filter(pk__in=keys).delete()
+        total += deleted
+
+
+_active: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
+    "tracing_app.idempotency.active", default=None
+)
+
+
+def active_claim() -> Claim | None:
+    """The claim of the idempotent view or task running now, or None (e.g. for ``step_key``)."""
+    return _active.get()
+
+
+@contextmanager
+def activated(claim: Claim) -> Iterator[Claim]:
+    token = _active.set(claim)
+    try:
+        yield claim
+    finally:
+        _active.reset(token)
+
+
+def _reclaimable(record: IdempotencyRecord, now: datetime) -> bool:
+    return record.state == State.COMPLETED or (
+        record.lease_expires_at is not None and record.lease_expires_at <= now
+    )
+
+
+def _reclaimable_q(now: datetime) -> Q:
+    return Q(state=State.COMPLETED) | Q(lease_expires_at__lte=now)
+
+
+def _insert(using: str, values: dict[str, Any]) -> bool:
+    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row."""
+    connection = connections[using]
+    ops = connection.ops
+    meta = IdempotencyRecord._meta
+    fields = [meta.get_field(name) for name in values]
+    sql = "{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}".format(
+        insert=ops.insert_statement(on_conflict=OnConflict.IGNORE),
+        table=ops.quote_name(meta.db_table),
+        columns=", ".join(ops.quote_name(field.column) for field in fields),
+        placeholders=", ".join(["%s"] * len(fields)),
+        suffix=ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
+    )
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
