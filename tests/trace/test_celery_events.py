@@ -1,0 +1,51 @@
+"""Task events recorded in-process, for tasks run eagerly (``.apply()``) inside a transaction.
+
+The real worker's events are covered end to end in test_end_to_end.py; these pin the receivers' own
+behaviour where a worker cannot be observed as closely.
+"""
+
+from __future__ import annotations
+
+import pytest
+from celery import signals
+
+from tests.trace import tasks
+from tests.trace.conftest import events
+from tracing_app import recorder
+from tracing_app.context import bind, current
+from tracing_app.traces import celery_events
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
+
+
+def test_an_eager_task_is_a_child_hop_of_its_caller():
+    with bind(origin="http") as ctx:
+        result = tasks.charge_card.apply(kwargs={"order_id": "ord-5"})
+        assert current() is ctx
+        recorder.record("log", name="after the task")
+    recorder.flush()
+    assert result.failed()
+    started, failed, after = events(ctx.correlation_id)
+    assert (started.kind, failed.kind) == ("task.started", "task.failed")
+    assert started.hop_id == result.id and started.causation_id == ctx.hop_id
+    assert started.attributes["kwargs"] == {"order_id": "ord-5"}
+    assert failed.error and failed.duration_ms is not None
+    assert failed.attributes["message"] == "card declined for order ord-5"
+    # Like a reply: what the caller does next follows everything the eager task did.
+    assert after.sequence > failed.sequence
+
+
+def test_task_arguments_can_be_left_out(settings):
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_TASK_ARGUMENTS": False}
+    with bind() as ctx:
+        tasks.send_confirmation.apply(kwargs={"order_id": "private"})
+    recorder.flush()
+    started = events(ctx.correlation_id)[0]
+    assert "kwargs" not in started.attributes and "args" not in started.attributes
+
+
+def test_our_receivers_run_after_the_context_is_restored():
+    receivers = [r for r in signals.task_prerun._live_receivers(None) if getattr(r, "__module__", "")]
+    names = [f"{r.__module__}.{r.__name__}" for r in receivers]
+    ours = names.index(f"{celery_events.__name__}.on_task_prerun")
+    assert names.index("tracing_app.celery._on_task_prerun") < ours
