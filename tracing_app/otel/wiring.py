@@ -1,0 +1,153 @@
+"""What :func:`tracing_app.otel.enable` sets up, and takes down again in :func:`tracing_app.otel.disable`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.trace import TracerProvider
+
+from tracing_app import http
+from tracing_app import logging as tracing_logging
+from tracing_app.conf import app_settings
+from tracing_app.otel import export, linkage, propagation
+
+logger = logging.getLogger("tracing_app.otel")
+
+# A provider we already gave a CorrelationSpanProcessor (the SDK offers no way to remove one).
+_LINKED_ATTR = "_tracing_app_linked"
+
+
+@dataclass
+class Wiring:
+    """The provider in use and everything connected for it, so that it can all be undone."""
+
+    provider: Any
+    pipeline: export.ExportPipeline | None = None
+    instrumentors: list[BaseInstrumentor] = field(default_factory=list)
+    receivers: list[tuple[Any, str]] = field(default_factory=list)
+    replaced_propagator: TextMapPropagator | None = None
+
+    @classmethod
+    def start(cls, tracer_provider: Any = None) -> Wiring:
+        wiring = cls(*_choose_provider(tracer_provider))
+        _link(wiring.provider)
+        wiring.replaced_propagator = propagation.install()
+        wiring._instrument_django()
+        if find_spec("celery") is not None:
+            wiring._instrument_celery()
+        if app_settings.OTEL_INSTRUMENT_HTTP:
+            wiring._instrument_http()
+        tracing_logging.set_span_source(linkage.span_ids)
+        return wiring
+
+    def stop(self) -> None:
+        tracing_logging.set_span_source(None)
+        for signal, uid in reversed(self.receivers):
+            signal.disconnect(dispatch_uid=uid)
+        for instrumentor in reversed(self.instrumentors):
+            instrumentor.uninstrument()
+        propagation.restore(self.replaced_propagator)
+        flush(self.provider)
+
+    # -- instrumentation ----------------------------------------------------------------------------------
+
+    def _use(self, instrumentor: BaseInstrumentor, **kwargs: Any) -> None:
+        """Instrument unless the application already did (then its configuration stays, and so does it)."""
+        if instrumentor.is_instrumented_by_opentelemetry:
+            logger.info("%s was already instrumented; keeping that.", type(instrumentor).__name__)
+            return
+        instrumentor.instrument(tracer_provider=self.provider, **kwargs)
+        self.instrumentors.append(instrumentor)
+
+    def _connect(self, signal: Any, receiver: Callable[..., None]) -> None:
+        uid = f"tracing_app.otel.{receiver.__name__}"
+        signal.connect(receiver, weak=False, dispatch_uid=uid)
+        self.receivers.append((signal, uid))
+
+    def _instrument_django(self) -> None:
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+        if find_spec("opentelemetry.instrumentation.asgi") is None:
+            logger.warning(
+                "opentelemetry-instrumentation-asgi is not installed: requests served over ASGI get no span."
+            )
+        # Position 0: outermost, so the correlation middleware runs inside the server span.
+        self._use(DjangoInstrumentor(), middleware_position=0)
+
+    def _instrument_celery(self) -> None:
+        from celery import signals
+
+        try:
+            from opentelemetry.instrumentation.celery import CeleryInstrumentor
+        except ImportError:
+            logger.warning(
+                "opentelemetry-instrumentation-celery is not installed: tasks get no span and start no trace."
+            )
+            return
+        from tracing_app.otel import tasks
+
+        self._use(CeleryInstrumentor())
+        # Connected after OpenTelemetry's receivers, so the task and producer spans are current in ours.
+        self._connect(signals.before_task_publish, tasks.on_before_task_publish)
+        self._connect(signals.task_prerun, tasks.on_task_prerun)
+        self._connect(signals.task_postrun, tasks.on_task_postrun)
+        self._connect(signals.worker_process_init, self._on_worker_process_init)
+        self._connect(signals.worker_process_shutdown, self._on_worker_process_shutdown)
+
+    def _instrument_http(self) -> None:
+        if find_spec("requests") is not None and find_spec("opentelemetry.instrumentation.requests"):
+            from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+            self._use(RequestsInstrumentor(), request_hook=http.otel_requests_hook)
+        if find_spec("httpx") is not None and find_spec("opentelemetry.instrumentation.httpx"):
+            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+            self._use(
+                HTTPXClientInstrumentor(),
+                request_hook=http.otel_httpx_hook,
+                async_request_hook=http.otel_httpx_async_hook,
+            )
+
+    # -- Celery pool children -----------------------------------------------------------------------------
+
+    def _on_worker_process_init(self, **kwargs: Any) -> None:
+        # Each pool child exports through exporters of its own, never the parent's.
+        if self.pipeline is not None:
+            self.pipeline.start()
+
+    def _on_worker_process_shutdown(self, **kwargs: Any) -> None:
+        # Pool children leave through os._exit (no atexit): a recycled child (max-tasks-per-child)
+        # would otherwise drop its last spans.
+        flush(self.provider)
+
+
+def _choose_provider(explicit: Any) -> tuple[Any, export.ExportPipeline | None]:
+    if explicit is not None:
+        return explicit, None
+    registered = trace.get_tracer_provider()
+    if not isinstance(registered, trace.ProxyTracerProvider):
+        return registered, None
+    provider, pipeline = export.build_provider()
+    trace.set_tracer_provider(provider)
+    return provider, pipeline
+
+
+def _link(provider: Any) -> None:
+    """Give an SDK provider the correlation span processor, once. Other providers get the attribute on
+    server and task spans only (set explicitly by the linkage)."""
+    if isinstance(provider, TracerProvider) and not getattr(provider, _LINKED_ATTR, False):
+        provider.add_span_processor(linkage.CorrelationSpanProcessor())
+        setattr(provider, _LINKED_ATTR, True)
+
+
+def flush(provider: Any) -> None:
+    force_flush = getattr(provider, "force_flush", None)
+    if force_flush is not None:
+        force_flush()
