@@ -1,0 +1,62 @@
+"""Fixtures for the checkout demo's tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from checkout_demo.catalog import seed_products
+from checkout_demo.models import (
+    GatewayCall,
+    GatewayCharge,
+    Notification,
+    Order,
+    OrderLine,
+    Payment,
+    Product,
+    Shipment,
+)
+from tracing_app.ids import new_id
+
+
+@pytest.fixture
+def catalog(db):
+    seed_products()
+    return {product.sku: product for product in Product.objects.all()}
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def make_order(
+    *lines: tuple[str, int], status: str = Order.Status.PENDING, method: str = "pm_card_ok"
+) -> Order:
+    """An order for ``(sku, quantity)`` lines, written straight to the database."""
+    products = [(Product.objects.get(sku=sku), quantity) for sku, quantity in lines]
+    order = Order.objects.create(
+        email="buyer@example.com",
+        currency=products[0][0].currency,
+        total=sum((p.price * q for p, q in products), Decimal(0)),
+        correlation_id=new_id(),
+        status=status,
+        payment_method=method,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, product=p, quantity=q, unit_price=p.price) for p, q in products
+    )
+    return order
+
+
+def snapshot() -> dict[str, object]:
+    """Everything the shop and the gateway hold, to show that a refused request changed nothing."""
+    return {
+        "stock": dict(Product.objects.values_list("sku", "stock")),
+        "rows": [
+            model.objects.count()
+            for model in (Order, OrderLine, Payment, Shipment, Notification, GatewayCharge, GatewayCall)
+        ],
+    }

@@ -1,0 +1,124 @@
+"""``manage.py rundemo`` on the embedded default (SQLite + filesystem broker): serves, then stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checkout_demo.scenario import run_scenarios
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTED = re.compile(r"Started web server \(pid (\d+)\), worker \(pid (\d+)\)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Demo:
+    def __init__(self, var: Path, port: int) -> None:
+        self.output = var / "rundemo.out"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "settings.demo",
+            "TRACING_DEMO_VAR": str(var),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # The embedded default: no server named anywhere.
+        for name in (
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "CELERY_TASK_DEFAULT_QUEUE",
+        ):
+            env.pop(name, None)
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "rundemo", "--port", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children: list[int] = []
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_for(self, what: str, timeout: float = 120) -> None:
+        wait_until(lambda: what in self.text() or self.process.poll() is not None, timeout=timeout, what=what)
+        assert what in self.text(), self.text()[-3000:]
+
+    def child_pids(self) -> list[int]:
+        found = wait_until(lambda: STARTED.search(self.text()), timeout=60, what="the children's PIDs")
+        self.children = [int(pid) for pid in found.groups()]
+        return self.children
+
+    def cleanup(self) -> None:
+        for pgid in [self.process.pid, *self.children]:
+            if group_alive(pgid):
+                os.killpg(pgid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture
+def demo(tmp_path):
+    started = []
+
+    def start(port: int) -> Demo:
+        started.append(Demo(tmp_path, port))
+        return started[-1]
+
+    yield start
+    for instance in started:
+        instance.cleanup()
+
+
+def test_rundemo_serves_the_scenarios_then_stops_on_ctrl_c(demo):
+    port = free_port()
+    run = demo(port)
+    web, worker = run.child_pids()
+    run.wait_for("The checkout demo is running.")
+    assert re.search(r"Admin\s+http://127\.0\.0\.1:\d+/admin/\s+user: admin\s+password: \S+", run.text())
+
+    outcomes = run_scenarios(f"http://127.0.0.1:{port}", deadline_seconds=90)
+    assert [(o.scenario.name, o.problems) for o in outcomes if not o.ok] == []
+
+    os.kill(run.process.pid, signal.SIGINT)
+    assert run.process.wait(60) == 0, run.text()[-3000:]
+    assert not group_alive(web)
+    assert not group_alive(worker)  # the worker's pool processes too: they share its group
+    assert "Warm shutdown" in run.text()
+    assert run.text().rstrip().endswith("Stopped.")
+
+
+def test_rundemo_stops_the_worker_when_the_web_server_cannot_start(demo):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        run = demo(taken.getsockname()[1])
+        web, worker = run.child_pids()
+        assert run.process.wait(120) == 1, run.text()[-3000:]
+    assert "The web server exited by itself" in run.text()
+    assert not group_alive(web)
+    assert not group_alive(worker)
