@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "tracing_app",
     "checkout_demo",
 ]
@@ -64,6 +65,35 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and a Celery worker write at once: WAL lets readers run beside the one writer,
+    # IMMEDIATE takes the write lock when a transaction starts (no failed lock upgrades mid-way), and
+    # writers queue for up to `timeout` seconds instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+# Celery: a real broker from CELERY_BROKER_URL (amqp://..., redis://...), or by default kombu's filesystem
+# transport under VAR_DIR, which needs no daemon. Results likewise: CELERY_RESULT_BACKEND or files.
+EMBEDDED_BROKER_DIR = VAR_DIR / "broker"
+EMBEDDED_RESULTS_DIR = VAR_DIR / "results"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(EMBEDDED_BROKER_DIR / "messages"),
+        "data_folder_out": str(EMBEDDED_BROKER_DIR / "messages"),
+        "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {}
+)
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", f"file://{EMBEDDED_RESULTS_DIR}")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
 
 AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "en-us"
@@ -79,11 +109,29 @@ TRACING_APP = {
     "ALTERNATE_HEADERS": ["X-Request-ID"],
     "EXPOSE_HEADER": True,
     "ACCESS_LOG": True,
+    # DEMO_OTEL=1 turns on OpenTelemetry, configured by the standard OTEL_* variables (OTEL_SERVICE_NAME,
+    # OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER...).
+    "OTEL_ENABLED": os.environ.get("DEMO_OTEL", "") == "1",
+    # Staff browsing the admin (the Traces pages included) and static files record only their errors.
+    "TRACE_EXCLUDE_PATHS": ("/admin/", "/static/", "/favicon.ico"),
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["tracing_app.rest.EnvelopeJSONRenderer"],
     "EXCEPTION_HANDLER": "tracing_app.rest.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "checkout_demo.openapi.EnvelopeAutoSchema",
+}
+
+# The demo API's OpenAPI schema: /api/schema/ (YAML, or JSON with ?format=json) and /api/docs/ (Swagger UI).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tracing_app checkout demo API",
+    "DESCRIPTION": (
+        'Orders and checkout. Every response is an envelope: {"data": ..., "meta": {"correlation_id"}} '
+        'or {"error": {"code", "message", "details"}, "meta": {...}}; the same ID is in the '
+        "X-Correlation-ID response header."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 LOGGING = {
@@ -97,6 +145,8 @@ LOGGING = {
             "filters": ["correlation"],
             "formatter": "json",
         },
+        # WARNING and above inside a transaction also go to its trace (the admin's Traces page).
+        "trace_events": {"class": "tracing_app.traces.log_handler.TraceEventHandler", "level": "WARNING"},
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "trace_events"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

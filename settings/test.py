@@ -7,3 +7,17 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tracin
 from settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tasks and views that the real-worker tests run (tests/taskapp).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]  # noqa: F405
+# The side-effect table the idempotency tests count rows in (no migrations: created with the test DB).
+INSTALLED_APPS += ["tests.idempotency"]
+
+# Trace events are written by a background thread. Only the tests that read them switch them on (with
+# override_settings, or TRACE_EVENTS=1 for processes they start), so other tests write no rows behind
+# their backs.
+TRACING_APP = {
+    **TRACING_APP,  # noqa: F405
+    "TRACE_ENABLED": os.environ.get("TRACE_EVENTS") == "1",
+    "TRACE_FLUSH_INTERVAL": float(os.environ.get("TRACE_FLUSH_INTERVAL", "1.0")),
+}

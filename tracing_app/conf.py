@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "TRACE_BUFFER_SIZE": 10_000,
     # Bound on one event's JSON attributes; longer strings are cut, deeper structures summarised.
     "TRACE_MAX_ATTRIBUTES_BYTES": 4096,
+    # Request path prefixes whose requests record only their errors (health checks, static files, the
+    # admin: support staff reading traces should not fill the list with their own page views).
+    "TRACE_EXCLUDE_PATHS": (),
     # Record Celery task arguments (bounded, with TRACE_REDACT_KEYS masked) on "task.started" events.
     "TRACE_TASK_ARGUMENTS": True,
     # Attribute and keyword-argument names containing any of these (case-insensitive) are masked.
@@ -57,6 +60,46 @@ DEFAULTS: dict[str, Any] = {
     # Log one INFO line per request on "tracing_app.access" inside the transaction (method, path,
     # status, duration), for log stores that need every request's ID.
     "ACCESS_LOG": False,
+    # Idempotency (tracing_app.idempotency). Request header carrying the client's key.
+    "IDEMPOTENCY_HEADER": "Idempotency-Key",
+    # Longest client key accepted (characters, after unquoting); longer keys get a 400.
+    "IDEMPOTENCY_KEY_MAX_LENGTH": 255,
+    # Whether a request to an idempotent view without a key is refused (400) rather than run as is.
+    "IDEMPOTENCY_REQUIRED": False,
+    # Methods an idempotent view guards; other methods run untouched.
+    "IDEMPOTENCY_METHODS": ("POST", "PUT", "PATCH", "DELETE"),
+    # Views guarded without a decorator (needs tracing_app.idempotency.http.IdempotencyMiddleware):
+    # URL names ("orders-list", "shop:orders-list") or dotted view paths, as a list, or a dict mapping
+    # each to options of `idempotent()` (e.g. {"orders-list": {"required": True}}).
+    "IDEMPOTENCY_VIEWS": (),
+    # Seconds a record, and so its key, is kept: a repeat within it is replayed, after it runs afresh.
+    # `manage.py purge_idempotency` deletes expired records.
+    "IDEMPOTENCY_TTL": 24 * 60 * 60,
+    # Seconds an attempt owns its key before another attempt may take it over (HTTP and tasks).
+    "IDEMPOTENCY_LEASE": 60,
+    "IDEMPOTENCY_TASK_LEASE": 300,
+    # Largest response body (bytes) stored for replay; a larger one keeps the key, not the body.
+    "IDEMPOTENCY_MAX_RESPONSE_BYTES": 256 * 1024,
+    # Response headers stored and replayed with the body (Set-Cookie never is).
+    "IDEMPOTENCY_REPLAY_HEADERS": (
+        "Content-Type",
+        "Content-Language",
+        "Content-Disposition",
+        "Location",
+        "ETag",
+        "Last-Modified",
+        "Link",
+    ),
+    # Error statuses treated as transient: not stored, writes rolled back, so a retry runs afresh
+    # (5xx never is stored either).
+    "IDEMPOTENCY_TRANSIENT_STATUSES": (408, 409, 425, 429),
+    # Dotted path of a function(request) -> str naming who the client is (tenant, API client); by
+    # default the authenticated user, or the client address for anonymous requests.
+    "IDEMPOTENCY_SCOPE": None,
+    # Database alias holding the records; side effects on it commit together with their record.
+    "IDEMPOTENCY_DATABASE": "default",
+    # Rows deleted per statement by purge_idempotency.
+    "IDEMPOTENCY_PURGE_BATCH_SIZE": 1000,
     # What the log filter puts on records outside any transaction.
     "LOG_EMPTY_VALUE": "-",
     # Middleware that may stand before ours in MIDDLEWARE without a system check warning.
@@ -64,6 +107,15 @@ DEFAULTS: dict[str, Any] = {
         "django.middleware.security.SecurityMiddleware",
         "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware",
     ),
+    # Celery workers: log handlers set up by `celery worker` write JSON lines (JsonFormatter). When False
+    # they keep Celery's formatter; the correlation filter is added either way.
+    "CELERY_JSON_LOGS": True,
+    # OpenTelemetry (tracing_app.otel): instrument Django and Celery at startup (AppConfig.ready()), with
+    # the TracerProvider already configured or one built from the OTEL_* environment variables.
+    "OTEL_ENABLED": False,
+    # With OpenTelemetry on, also instrument outgoing `requests` and `httpx` calls (when installed) so
+    # they carry traceparent, baggage and HEADER.
+    "OTEL_INSTRUMENT_HTTP": True,
 }
 
 

@@ -31,6 +31,11 @@ def set_span_source(source: SpanSource | None) -> None:
     _span_source = source
 
 
+def current_span_ids() -> tuple[str, str] | None:
+    """The current (trace_id, span_id) in hex from the installed span source, or None."""
+    return _span_source() if _span_source is not None else None
+
+
 class CorrelationIdFilter(logging.Filter):
     """Adds ``correlation_id``, ``causation_id``, ``trace_id`` and ``span_id`` to every record.
 
@@ -50,7 +55,7 @@ class CorrelationIdFilter(logging.Filter):
                 attrs["correlation_id"] = ctx.correlation_id
                 attrs["causation_id"] = ctx.causation_id or app_settings.LOG_EMPTY_VALUE
         if "trace_id" not in attrs:
-            ids = _span_source() if _span_source is not None else None
+            ids = current_span_ids()
             if ids is None:
                 attrs["trace_id"] = attrs["span_id"] = app_settings.LOG_EMPTY_VALUE
             else:

@@ -11,10 +11,11 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.log import log_response
 
-from tracing_app import ids
+from tracing_app import ids, otel
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext, _current
 from tracing_app.sampling import is_sampled
+from tracing_app.traces import http_events
 
 logger = logging.getLogger("tracing_app.middleware")
 # The server's own access line (runserver's "django.server", gunicorn's) is written after the response,
@@ -86,8 +87,12 @@ class CorrelationIdMiddleware:
             else:
                 ctx.causation_id = incoming
         ctx.sampled = is_sampled(ctx.correlation_id)
+        if otel.edge is not None:
+            # Inside OpenTelemetry's server span: adopt its sampling decision, attach the ID as baggage.
+            otel.edge.enter(request, ctx)
         request.correlation_id = ctx.correlation_id
         request.tracing_started = perf_counter()
+        http_events.started(request, ctx)
         return ctx
 
     @staticmethod
@@ -108,6 +113,9 @@ class CorrelationIdMiddleware:
             )
         if app_settings.EXPOSE_HEADER:
             expose_header(response, app_settings.HEADER)
+        http_events.finished(request, response, ctx)
+        if otel.edge is not None:
+            otel.edge.exit(request)
 
 
 def expose_header(response: HttpResponseBase, header: str) -> None:
