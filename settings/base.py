@@ -94,6 +94,9 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", f"file://{EMBEDD
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The embedded database, broker and result backend expect their folders to exist (a fresh clone has none).
+for _folder in (EMBEDDED_BROKER_DIR / "messages", EMBEDDED_BROKER_DIR / "control", EMBEDDED_RESULTS_DIR):
+    _folder.mkdir(parents=True, exist_ok=True)
 
 AUTH_PASSWORD_VALIDATORS = []
 LANGUAGE_CODE = "en-us"
