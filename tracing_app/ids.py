@@ -19,9 +19,9 @@ import re
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
+from os import urandom
+from time import time_ns
 from uuid import UUID
-
-from ulid import ULID
 
 from tracing_app.conf import app_settings
 
@@ -29,11 +29,23 @@ ULID_LENGTH = 26
 _ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# 26 base32 characters hold 130 bits: 13 lookups of 10 bits each, two characters at a time.
+_PAIRS = tuple(first + second for first in _CROCKFORD for second in _CROCKFORD)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 
 
 def new_id() -> str:
-    """A fresh ULID string: sortable by creation time, 26 characters."""
-    return str(ULID())
+    """A fresh ULID string (48-bit millisecond timestamp, 80 random bits): sortable, 26 characters.
+
+    Encoded here rather than by python-ulid's generator: this is the hot path of every request (about
+    2 microseconds instead of 4), and IDs minted within one millisecond stay independent random values,
+    where a monotonic generator makes each one its neighbour plus one.
+    """
+    return _encode_128((time_ns() // 1_000_000) << 80 | int.from_bytes(urandom(10), "big"))
+
+
+def _encode_128(value: int) -> str:
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def is_valid_id(value: str) -> bool:
@@ -74,12 +86,7 @@ def derive_id(namespace: str, *parts: Any) -> str:
         ensure_ascii=False,
         default=_canonical_default,
     )
-    digest = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:16], "big")
-    chars = []
-    for _ in range(ULID_LENGTH):
-        digest, index = divmod(digest, 32)
-        chars.append(_CROCKFORD[index])
-    return "".join(reversed(chars))
+    return _encode_128(int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:16], "big"))
 
 
 def _canonical_default(value: Any) -> Any:

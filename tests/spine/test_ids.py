@@ -38,6 +38,17 @@ def test_new_id_is_a_ulid_and_unique():
     assert abs(ULID.from_str(minted[0]).datetime - datetime.now(UTC)).total_seconds() < 5
 
 
+def test_ids_minted_in_one_millisecond_are_not_neighbours():
+    minted = [ULID.from_str(new_id()) for _ in range(2000)]
+    by_millisecond = {}
+    for value in minted:
+        by_millisecond.setdefault(value.milliseconds, []).append(int(value))
+    shared = [sorted(group) for group in by_millisecond.values() if len(group) > 1]
+    assert shared, "expected several IDs minted within one millisecond"
+    for group in shared:
+        assert all(b - a > 1 for a, b in zip(group, group[1:], strict=False))
+
+
 @pytest.mark.parametrize(
     "value",
     [
