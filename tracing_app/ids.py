@@ -18,9 +18,9 @@ import json
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
 from os import urandom
 from time import time_ns
+from typing import Any
 from uuid import UUID
 
 from tracing_app.conf import app_settings
