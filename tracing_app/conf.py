@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ID_LENGTH": 128,
     # Add HEADER to Access-Control-Expose-Headers so browser code can read it (CORS).
     "EXPOSE_HEADER": False,
+    # Log one INFO line per request on "tracing_app.access" inside the transaction (method, path,
+    # status, duration), for log stores that need every request's ID.
+    "ACCESS_LOG": False,
     # Share of transactions whose events are recorded (0.0 to 1.0); errors are always recorded.
     "SAMPLE_RATE": 1.0,
     # Trace events (tracing_app.recorder): master switch; False records nothing, errors included.
@@ -57,9 +60,6 @@ DEFAULTS: dict[str, Any] = {
     # Transactions per page in the admin's trace list, and most events shown on one trace page.
     "TRACE_ADMIN_PAGE_SIZE": 50,
     "TRACE_MAX_EVENTS_SHOWN": 2000,
-    # Log one INFO line per request on "tracing_app.access" inside the transaction (method, path,
-    # status, duration), for log stores that need every request's ID.
-    "ACCESS_LOG": False,
     # Idempotency (tracing_app.idempotency). Request header carrying the client's key.
     "IDEMPOTENCY_HEADER": "Idempotency-Key",
     # Longest client key accepted (characters, after unquoting); longer keys get a 400.
