@@ -146,6 +146,7 @@ class TracingSettings:
         values["header_lower"] = values["HEADER"].lower()
         values["id_regex"] = _compile_or_reject_all(values["ID_PATTERN"])
         values["accepted_formats"] = frozenset(values["ACCEPTED_FORMATS"])
+        values["redact_regex"] = _redact_regex(values["TRACE_REDACT_KEYS"])
         return values
 
     def reload(self) -> None:
@@ -164,6 +165,15 @@ def _compile_or_reject_all(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except (re.error, TypeError):
         return re.compile(r"(?!)")
+
+
+def _redact_regex(words: Any) -> re.Pattern[str]:
+    # Searched in a lowered key: found exactly when the key contains one of the words, lowered. A
+    # setting that is not a list of strings masks every key until it is fixed: better than leaking.
+    try:
+        return re.compile("|".join(re.escape(word.lower()) for word in words) if words else r"(?!)")
+    except (AttributeError, TypeError):
+        return re.compile("")
 
 
 app_settings = TracingSettings()

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -183,11 +184,15 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     them); anything that is not JSON becomes its bounded ``repr``. If the result is still too large,
     strings are cut shorter, and as a last resort the event keeps only a note of the size.
     """
-    redact = tuple(key.lower() for key in app_settings.TRACE_REDACT_KEYS)
+    redact = app_settings.redact_regex
     limit = app_settings.TRACE_MAX_ATTRIBUTES_BYTES
     string_limit = _MAX_STRING
     while True:
-        cleaned = _clean_mapping(attributes, redact, string_limit, 0)
+        copy = _Copy(redact, string_limit)
+        cleaned = copy.mapping(attributes, 0)
+        # The bound is never below the real size, so a copy within it needs no encoding: most events.
+        if copy.size_bound <= limit:
+            return cleaned
         size = len(json.dumps(cleaned, ensure_ascii=False))
         if size <= limit:
             return cleaned
@@ -196,40 +201,70 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         string_limit //= 4
 
 
-def _clean_mapping(value: Mapping[Any, Any], redact: tuple[str, ...], limit: int, depth: int) -> dict:
-    cleaned: dict[str, Any] = {}
-    for index, (key, item) in enumerate(value.items()):
-        if index == _MAX_ITEMS:
-            cleaned["..."] = f"{len(value) - _MAX_ITEMS} more"
-            break
-        name = _cut(str(key), 128)
-        lowered = name.lower()
-        if any(word in lowered for word in redact):
-            cleaned[name] = _REDACTED
-        else:
-            cleaned[name] = _clean_value(item, redact, limit, depth + 1)
-    return cleaned
+class _Copy:
+    """One pass of :func:`clean_attributes`: the copy, and while it is made, an upper bound on the length
+    of its JSON (``json.dumps(copy, ensure_ascii=False)``), counted from lengths without encoding."""
 
+    __slots__ = ("redact", "size_bound", "string_limit")
 
-def _clean_value(value: Any, redact: tuple[str, ...], limit: int, depth: int) -> Any:
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return _cut(value, limit)
-    if depth < _MAX_DEPTH:
-        if isinstance(value, Mapping):
-            return _clean_mapping(value, redact, limit, depth)
-        if isinstance(value, list | tuple | set | frozenset):
-            items = [_clean_value(item, redact, limit, depth + 1) for item in list(value)[:_MAX_ITEMS]]
-            if len(value) > _MAX_ITEMS:
-                items.append(f"... {len(value) - _MAX_ITEMS} more")
-            return items
-    try:
-        return _cut(repr(value), limit)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
+    def __init__(self, redact: re.Pattern[str], string_limit: int) -> None:
+        self.redact = redact
+        self.string_limit = string_limit
+        self.size_bound = 0
+
+    def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+        cleaned: dict[str, Any] = {}
+        # "{}", and per item ": " and ", " (one separator more than written: still a bound).
+        self.size_bound += 2
+        for index, (key, item) in enumerate(value.items()):
+            self.size_bound += 4
+            if index == _MAX_ITEMS:
+                cleaned[self.counted("...")] = self.counted(f"{len(value) - _MAX_ITEMS} more")
+                break
+            name = self.text(str(key), 128)
+            if self.redact.search(name.lower()):
+                cleaned[name] = self.counted(_REDACTED)
+            else:
+                cleaned[name] = self.value(item, depth + 1)
+        return cleaned
+
+    def value(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self.text(value, self.string_limit)
+        if value is None or isinstance(value, bool):
+            self.size_bound += 5
+            return value
+        if isinstance(value, int):
+            # Digits plus sign: log10(2) < 1/3.
+            self.size_bound += value.bit_length() // 3 + 2
+            return value
+        if isinstance(value, float):
+            if math.isfinite(value):
+                self.size_bound += 24  # the longest repr: "-2.2250738585072014e-308"
+                return value
+            return self.counted(str(value))
+        if depth < _MAX_DEPTH:
+            if isinstance(value, Mapping):
+                return self.mapping(value, depth)
+            if isinstance(value, list | tuple | set | frozenset):
+                self.size_bound += 2 + 2 * min(len(value), _MAX_ITEMS + 1)
+                items = [self.value(item, depth + 1) for item in list(value)[:_MAX_ITEMS]]
+                if len(value) > _MAX_ITEMS:
+                    items.append(self.counted(f"... {len(value) - _MAX_ITEMS} more"))
+                return items
+        try:
+            return self.text(repr(value), self.string_limit)
+        except Exception:
+            return self.counted(f"<unrepresentable {type(value).__name__}>")
+
+    def text(self, value: str, limit: int) -> str:
+        return self.counted(_cut(value, limit))
+
+    def counted(self, text: str) -> str:
+        # Quoted, each character escaped in at most two characters ('"' as '\\"') when printable, else
+        # six (a control character as "\u001f").
+        self.size_bound += len(text) * (2 if text.isprintable() else 6) + 2
+        return text
 
 
 def _cut(text: str, limit: int = _MAX_STRING) -> str:

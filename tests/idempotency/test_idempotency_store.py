@@ -67,6 +67,20 @@ def test_completed_record_is_returned_for_replay() -> None:
     assert again.record.replay_count == IdempotencyRecord.objects.get().replay_count == 1
 
 
+def test_a_replay_is_counted_by_the_statement_that_reads_it(django_assert_num_queries: Any) -> None:
+    claim().claim.complete(status=201, body=b"done", size=4)
+    with django_assert_num_queries(2) as queries:
+        again = claim()
+    insert, replay = (query["sql"] for query in queries.captured_queries)
+    assert insert.endswith("ON CONFLICT DO NOTHING") and "RETURNING" in replay
+    assert (again.outcome, bytes(again.record.response_body)) == (Outcome.COMPLETED, b"done")
+    assert again.record.correlation_id == "01TESTCORRELATION000000000"
+    assert claim().record.replay_count == 2
+    # What is not a replay is not counted.
+    assert claim(fingerprint="other").outcome is Outcome.MISMATCH
+    assert IdempotencyRecord.objects.get().replay_count == 2
+
+
 def test_expired_lease_is_taken_over_and_the_stale_owner_cannot_complete() -> None:
     stale = claim().claim
     expire_lease(stale.key)

@@ -97,6 +97,46 @@ def test_oversized_attributes_shrink_to_the_limit(tracing, settings):
     assert clean_attributes({"deep": [[[[[["too deep"]]]]]]})["deep"] == [[["[[['too deep']]]"]]]
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\x01" * 150,  # 150 characters, 900 once escaped as \u0001
+        '"\\' * 160,  # quotes and backslashes: two characters each
+        "line\n" * 100,
+        ["\x1f" * 40] * 4,
+        {"nested": {"deeper": "\x02" * 120}},
+    ],
+)
+def test_escaped_strings_count_at_their_encoded_size(tracing, settings, value):
+    # Under the limit in characters, over it once encoded: the size bound must not let it through.
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_MAX_ATTRIBUTES_BYTES": 600}
+    cleaned = clean_attributes({"value": value})
+    assert len(json.dumps(cleaned, ensure_ascii=False)) <= 600
+    assert cleaned != {"value": value}
+
+
+def test_attributes_within_the_limit_are_kept_whole(tracing, settings):
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_MAX_ATTRIBUTES_BYTES": 600}
+    attributes = {"quoted": '"' * 200, "number": -(2**64), "ratio": -2.2250738585072014e-308, "ok": None}
+    assert len(json.dumps(attributes, ensure_ascii=False)) <= 600
+    assert clean_attributes(attributes) == attributes
+
+
+def test_redacted_keys_follow_the_setting(tracing, settings):
+    attributes = {"SSN_last4": "1234", "password": "hunter2", "Card": {"Token": "t"}}
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_REDACT_KEYS": ("ssn", "TOKEN")}
+    assert clean_attributes(attributes) == {
+        "SSN_last4": "[redacted]",
+        "password": "hunter2",
+        "Card": {"Token": "[redacted]"},
+    }
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_REDACT_KEYS": ()}
+    assert clean_attributes(attributes) == attributes
+    # A setting that is not a list of strings masks everything rather than leaking.
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_REDACT_KEYS": ("ssn", 7)}
+    assert clean_attributes(attributes) == dict.fromkeys(attributes, "[redacted]")
+
+
 def test_a_value_that_cannot_be_read_never_reaches_the_caller(tracing, caplog):
     class Hostile:
         def __repr__(self) -> str:

@@ -8,6 +8,10 @@ Each step is one statement on the record's primary key; nothing locks a table:
   instead of waiting on the index until the operation's transaction ends.
   (On PostgreSQL a repeat arriving in the instant between the owner's completing ``UPDATE`` and its
   ``COMMIT`` waits for that commit, then finds the record completed.)
+- **replay**: a repeat of a completed attempt is counted (``replay_count``) and gets the stored outcome
+  from one ``UPDATE ... RETURNING`` whose conditions are those of a replay (completed, unexpired, same
+  fingerprint). On PostgreSQL that statement is also the claim's read of the row it lost to, so a
+  replay takes two statements in all.
 - **takeover**: an in-progress record whose lease expired (its attempt died) is handed to a new owner by
   an ``UPDATE`` that compares the old owner token, so two would-be successors cannot both win.
 - **complete**: an ``UPDATE`` that names the owner token. Run it in the same transaction as the side
@@ -51,6 +55,10 @@ State = IdempotencyRecord.State
 # One writer at a time: an INSERT waits behind any open write transaction, such as the first attempt's
 # view, so a repeat reads first and answers (409, 422, replay) without writing. The INSERT still decides.
 _SINGLE_WRITER_VENDORS = frozenset({"sqlite"})
+
+# Data-modifying statements in WITH: a claim that lost its INSERT reads the record and counts a replay
+# in one statement (see _read_conflicting).
+_WRITING_CTE_VENDORS = frozenset({"postgresql"})
 
 # A claim normally settles in one round; a second is needed only when the row changed between the
 # insert and the read (purged, reset or taken over by someone else at that very moment).
@@ -179,7 +187,9 @@ def claim(
         if record is None:
             if _insert(using, fresh):
                 return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
-            record = manager.filter(pk=key).first()
+            record, replayed = _read_conflicting(using, key, fingerprint, now)
+            if replayed:
+                return ClaimResult(Outcome.COMPLETED, record=record)
             if record is None:
                 continue
         if record.expires_at <= now and _reclaimable(record, now):
@@ -193,10 +203,11 @@ def claim(
         if record.fingerprint != fingerprint:
             return ClaimResult(Outcome.MISMATCH, record=record)
         if record.state == State.COMPLETED:
-            # Counted where the row was just read, so every caller (HTTP, tasks) counts the same way.
-            manager.filter(pk=key).update(replay_count=F("replay_count") + 1)
-            record.replay_count += 1
-            return ClaimResult(Outcome.COMPLETED, record=record)
+            # Counted here, in the claim, so every caller (HTTP, tasks) counts the same way.
+            replayed = _replay(using, key, fingerprint, now)
+            if replayed is None:
+                continue  # changed since it was read: purged, or reset by a claim that found it expired
+            return ClaimResult(Outcome.COMPLETED, record=replayed)
         if not _reclaimable(record, now):
             return ClaimResult(Outcome.IN_FLIGHT, record=record)
         taken = manager.filter(
@@ -288,3 +299,60 @@ def _insert(using: str, values: dict[str, Any]) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
+
+
+def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
+    """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
+    it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
+    sql, params = _replay_statement(using, key, fingerprint, now)
+    return next(iter(IdempotencyRecord.objects.using(using).raw(sql, params)), None)
+
+
+def _read_conflicting(
+    using: str, key: str, fingerprint: str, now: datetime
+) -> tuple[IdempotencyRecord | None, bool]:
+    """The record a claim's ``INSERT`` lost to, and whether it was replayed (and counted) on the way.
+
+    On PostgreSQL one statement does both: :func:`_replay`'s ``UPDATE``, and when that matched nothing,
+    a read of the record as it is. A replay so takes two statements, the ``INSERT`` and this one, and an
+    answer that is not a replay (409, 422) still writes nothing. Elsewhere this is a plain read.
+    """
+    connection = connections[using]
+    manager = IdempotencyRecord.objects.using(using)
+    if connection.vendor not in _WRITING_CTE_VENDORS:
+        return manager.filter(pk=key).first(), False
+    update, params = _replay_statement(using, key, fingerprint, now)
+    ops = connection.ops
+    meta = IdempotencyRecord._meta
+    columns = _columns(ops)
+    # Only quoted identifiers from the model are interpolated; every value is a parameter.
+    sql = (
+        f"WITH replayed AS ({update}) SELECT TRUE AS replayed, {columns} FROM replayed "  # noqa: S608
+        f"UNION ALL SELECT FALSE, {columns} FROM {ops.quote_name(meta.db_table)} "
+        f"WHERE {ops.quote_name(meta.pk.column)} = %s AND NOT EXISTS (SELECT 1 FROM replayed)"
+    )
+    record = next(iter(manager.raw(sql, [*params, key])), None)
+    return record, record is not None and record.replayed
+
+
+def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> tuple[str, list[Any]]:
+    ops = connections[using].ops
+    meta = IdempotencyRecord._meta
+
+    def column(name: str) -> str:
+        return ops.quote_name(meta.get_field(name).column)
+
+    # The conditions under which claim() replays a record it read: not expired (an expired record starts
+    # over), the same fingerprint (else 422), completed (else 409 or a takeover). Only quoted
+    # identifiers from the model are interpolated; every value is a parameter.
+    count = column("replay_count")
+    sql = (
+        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 "  # noqa: S608
+        f"WHERE {column('key')} = %s AND {column('state')} = %s AND {column('fingerprint')} = %s "
+        f"AND {column('expires_at')} > %s RETURNING {_columns(ops)}"
+    )
+    return sql, [key, State.COMPLETED.value, fingerprint, now]
+
+
+def _columns(ops: Any) -> str:
+    return ", ".join(ops.quote_name(field.column) for field in IdempotencyRecord._meta.concrete_fields)
