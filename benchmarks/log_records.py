@@ -39,16 +39,18 @@ class Setup:
     requires: str | None = None
 
 
+def _text_formatter(field: str) -> Callable[[], logging.Formatter]:
+    """The same text format with the library's ID field in front of the message."""
+    return lambda: logging.Formatter(TEXT.replace("%(message)s", f"[%({field})s] %(message)s"))
+
+
 def _setups() -> list[Setup]:
     from tracing_app.logging import CorrelationIdFilter, JsonFormatter
 
     setups = [
         Setup("plain", "plain logging, text (baseline)", None, lambda: logging.Formatter(TEXT)),
         Setup(
-            "tracing_text",
-            "tracing_app filter, text",
-            CorrelationIdFilter,
-            lambda: logging.Formatter(TEXT.replace("%(message)s", "[%(correlation_id)s] %(message)s")),
+            "tracing_text", "tracing_app filter, text", CorrelationIdFilter, _text_formatter("correlation_id")
         ),
         Setup("tracing_json", "tracing_app filter + JsonFormatter", CorrelationIdFilter, JsonFormatter),
     ]
@@ -56,12 +58,7 @@ def _setups() -> list[Setup]:
         from django_guid.log_filters import CorrelationId
 
         setups.append(
-            Setup(
-                "django_guid",
-                "django-guid filter, text",
-                CorrelationId,
-                lambda: logging.Formatter(TEXT.replace("%(message)s", "[%(correlation_id)s] %(message)s")),
-            )
+            Setup("django_guid", "django-guid filter, text", CorrelationId, _text_formatter("correlation_id"))
         )
     if not CONFIGS["log_request_id"].missing():
         from log_request_id.filters import RequestIDFilter
@@ -71,19 +68,14 @@ def _setups() -> list[Setup]:
                 "log_request_id",
                 "django-log-request-id filter, text",
                 RequestIDFilter,
-                lambda: logging.Formatter(TEXT.replace("%(message)s", "[%(request_id)s] %(message)s")),
+                _text_formatter("request_id"),
             )
         )
     if not CONFIGS["django_cid"].missing():
         from cid.log import CidContextFilter
 
         setups.append(
-            Setup(
-                "django_cid",
-                "django-cid filter, text",
-                CidContextFilter,
-                lambda: logging.Formatter(TEXT.replace("%(message)s", "[%(cid)s] %(message)s")),
-            )
+            Setup("django_cid", "django-cid filter, text", CidContextFilter, _text_formatter("cid"))
         )
     return setups
 

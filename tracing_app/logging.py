@@ -45,19 +45,18 @@ class CorrelationIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         attrs = record.__dict__
+        empty = app_settings.LOG_EMPTY_VALUE
         if "correlation_id" not in attrs:
             ctx = _current.get()
             if ctx is None:
-                empty = app_settings.LOG_EMPTY_VALUE
-                attrs["correlation_id"] = empty
-                attrs["causation_id"] = empty
+                attrs["correlation_id"] = attrs["causation_id"] = empty
             else:
                 attrs["correlation_id"] = ctx.correlation_id
-                attrs["causation_id"] = ctx.causation_id or app_settings.LOG_EMPTY_VALUE
+                attrs["causation_id"] = ctx.causation_id or empty
         if "trace_id" not in attrs:
             ids = current_span_ids()
             if ids is None:
-                attrs["trace_id"] = attrs["span_id"] = app_settings.LOG_EMPTY_VALUE
+                attrs["trace_id"] = attrs["span_id"] = empty
             else:
                 attrs["trace_id"], attrs["span_id"] = ids
         return True
