@@ -20,7 +20,7 @@ from typing import Any
 from benchmarks.edge_configs import CONFIGS, edge_environment
 from benchmarks.isolation import Worker, serve
 from benchmarks.report import Check, Section
-from benchmarks.stats import Summary, paired_differences
+from benchmarks.stats import baseline_cells, paired_differences
 
 TITLE = "Celery publish (µs per apply_async)"
 BROKERS = {
@@ -293,15 +293,8 @@ def run(quick: bool) -> Section:
 def _add_rows(section: Section, broker: str, timings: dict[str, list[float]], digits: int) -> None:
     baseline = timings["none"]
     for key, values in timings.items():
-        paired = key != "none"
-        section.rows.append(
-            [
-                broker,
-                LABELS[key],
-                Summary.of(values).format(digits),
-                paired_differences(values, baseline).format(digits) if paired else "0",
-            ]
-        )
+        median, added, _ratio = baseline_cells(values, baseline, digits)
+        section.rows.append([broker, LABELS[key], median, added])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from benchmarks import load
 from benchmarks.edge_configs import CONFIGS, VIEWS
 from benchmarks.report import Section
 from benchmarks.server import Server
-from benchmarks.stats import Summary, paired_differences, paired_ratios
+from benchmarks.stats import Summary, baseline_cells
 
 TITLE = "HTTP edge, end to end (gunicorn on loopback)"
 CONFIG_KEYS = ("baseline", "tracing_app", "django_guid")
@@ -47,16 +47,12 @@ def run(quick: bool) -> Section:
     for view in VIEWS:
         baseline = micros[("baseline", view)]
         for key in keys:
-            values = micros[(key, view)]
-            paired = key != "baseline"
             section.rows.append(
                 [
                     view,
                     CONFIGS[key].label,
                     Summary.of(per_second[(key, view)]).format(0),
-                    Summary.of(values).format(1),
-                    paired_differences(values, baseline).format(1) if paired else "0",
-                    paired_ratios(values, baseline).format(2) if paired else "1.00",
+                    *baseline_cells(micros[(key, view)], baseline, 1),
                 ]
             )
     section.notes = [

@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks.edge_configs import EDGE_CONFIGS, VIEWS, EdgeConfig, edge_environment
 from benchmarks.isolation import Worker, serve
 from benchmarks.report import Check, Section
-from benchmarks.stats import Summary, paired_differences, paired_ratios
+from benchmarks.stats import baseline_cells, paired_differences
 
 TITLE = "HTTP edge, in-process (µs per request)"
 ID_ONLY_BUDGET_US = 10.0
@@ -131,13 +131,8 @@ def run(quick: bool) -> Section:
         for config in configs:
             if view not in config.views:
                 continue
-            values = timings[(config.key, view)]
-            if config.key == "baseline":
-                added, ratio = "0", "1.00"
-            else:
-                added = paired_differences(values, baseline).format(1)
-                ratio = paired_ratios(values, baseline).format(2)
-            section.rows.append([view, config.label, Summary.of(values).format(1), added, ratio])
+            cells = baseline_cells(timings[(config.key, view)], baseline, 1)
+            section.rows.append([view, config.label, *cells])
     section.checks = _checks(timings, configs)
     section.notes += [
         f"{rounds} rounds of {requests} requests per view and configuration (after {warmup} warm-up "

@@ -21,7 +21,7 @@ from benchmarks.edge_configs import CONFIGS, edge_environment
 from benchmarks.isolation import Worker, serve
 from benchmarks.report import Section
 from benchmarks.server import Server
-from benchmarks.stats import Summary, paired_differences, paired_ratios
+from benchmarks.stats import Summary, baseline_cells, paired_ratios
 
 TITLE = "Idempotency (PostgreSQL)"
 BODY = b'{"sku": "A-1", "quantity": 2}'
@@ -175,15 +175,7 @@ def run(quick: bool) -> Section:
     section.columns = ["Request", "µs/request", "added µs", "ratio to baseline"]
     baseline = timings["bare"]
     for key, values in timings.items():
-        paired = key != "bare"
-        section.rows.append(
-            [
-                LABELS[key],
-                Summary.of(values).format(0),
-                paired_differences(values, baseline).format(0) if paired else "0",
-                paired_ratios(values, baseline).format(2) if paired else "1.00",
-            ]
-        )
+        section.rows.append([LABELS[key], *baseline_cells(values, baseline, 0)])
     for key, rates in throughput.items():
         ratio = paired_ratios(rates, throughput["bare"]) if key != "bare" else None
         section.rows.append(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from benchmarks.edge_configs import CONFIGS
 from benchmarks.isolation import Worker, serve
 from benchmarks.report import Section
-from benchmarks.stats import Summary, paired_differences, paired_ratios
+from benchmarks.stats import baseline_cells
 
 TITLE = "Logging (µs per record)"
 TEXT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -148,15 +148,7 @@ def run(quick: bool) -> Section:
     section.columns = ["Setup", "µs/record", "added µs", "ratio to plain"]
     baseline = timings["plain"]
     for key, values in timings.items():
-        paired = key != "plain"
-        section.rows.append(
-            [
-                labels[key],
-                Summary.of(values).format(2),
-                paired_differences(values, baseline).format(2) if paired else "0",
-                paired_ratios(values, baseline).format(2) if paired else "1.00",
-            ]
-        )
+        section.rows.append([labels[key], *baseline_cells(values, baseline, 2)])
     section.notes = [
         f"{rounds} rounds of {records} records (`logger.info('order %s paid', 42)`) per setup, interleaved, "
         "written to a stream that discards; every library has a transaction current.",

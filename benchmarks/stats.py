@@ -48,6 +48,20 @@ def paired_differences(values: Sequence[float], baseline: Sequence[float]) -> Su
     return Summary.of([v - b for v, b in zip(values, baseline, strict=True)])
 
 
+def baseline_cells(values: Sequence[float], baseline: Sequence[float], digits: int) -> list[str]:
+    """A table row's figures: median (min..max), added over the baseline, ratio to it.
+
+    The baseline's own row (``values is baseline``) reads ``0`` and ``1.00``.
+    """
+    if values is baseline:
+        return [Summary.of(values).format(digits), "0", "1.00"]
+    return [
+        Summary.of(values).format(digits),
+        paired_differences(values, baseline).format(digits),
+        paired_ratios(values, baseline).format(2),
+    ]
+
+
 def _check_pairs(values: Sequence[float], baseline: Sequence[float]) -> None:
     if len(values) != len(baseline):
         raise ValueError(f"cannot pair {len(values)} runs with {len(baseline)} baseline runs")
