@@ -27,6 +27,7 @@ from django.views.decorators.csrf import requires_csrf_token
 from tracing_app import ids
 from tracing_app.conf import app_settings
 from tracing_app.context import get_correlation_id
+from tracing_app.envelope import error_payload
 
 logger = logging.getLogger("tracing_app.views")
 
@@ -91,13 +92,9 @@ def render_error(request: HttpRequest, kind: ErrorKind) -> HttpResponse:
         correlation_id = ids.new_id()
         logger.warning("Error %s outside a transaction; quoted ID %s", kind.status, correlation_id)
     if _prefers_json(request):
-        response: HttpResponse = JsonResponse(
-            {
-                "error": {"code": kind.code, "message": kind.message, "details": None},
-                "meta": {"correlation_id": correlation_id},
-            },
-            status=kind.status,
-        )
+        # The ID may be the fallback minted above, so ``meta`` is built here rather than from the context.
+        body = {**error_payload(kind.code, kind.message), "meta": {"correlation_id": correlation_id}}
+        response: HttpResponse = JsonResponse(body, status=kind.status)
     else:
         response = HttpResponse(_render_page(kind, correlation_id), status=kind.status)
     response[app_settings.HEADER] = correlation_id
