@@ -39,21 +39,26 @@ on), :class:`~tracing_app.logging.JsonFormatter`, so Celery's own lines carry th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, MutableMapping
-from contextvars import Token
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from typing import Any
 
 from celery import Celery, bootsteps, signals
 from celery._state import get_current_task
+from celery.app.amqp import AMQP
+from celery.exceptions import WorkerLostError
 from celery.utils.log import get_multiprocessing_logger
 from celery.worker.request import Request
 from django.core.checks import CheckMessage, Tags, register
 from django.core.checks import Warning as CheckWarning
+from django.dispatch import Signal
 
 from tracing_app import ids
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext, _current
 from tracing_app.logging import CorrelationIdFilter, JsonFormatter
+from tracing_app.outbox.worker import OutboxRelayStep
 from tracing_app.sampling import is_sampled
 
 __all__ = [
@@ -64,10 +69,13 @@ __all__ = [
     "ORIGIN_HEADER",
     "SAMPLED_HEADER",
     "SEQUENCE_HEADER",
+    "TracedAMQP",
     "TracedRequest",
     "install",
     "is_installed",
+    "publish_failed",
     "read_headers",
+    "task_requeued",
     "write_headers",
 ]
 
@@ -89,6 +97,23 @@ _DERIVE_NAMESPACE = "tracing_app.celery.task"
 logger = logging.getLogger("tracing_app.celery")
 
 _state = {"installed": False, "origin_without_context": "publish"}
+
+#: Sent when the broker did not accept a task message (``sender`` the task name; ``exception``; ``headers``
+#: as written; ``deferred`` True when the message is kept and sent again later, as the outbox does).
+#: Sent in the publisher's context, then the exception propagates as before.
+publish_failed = Signal()
+#: Sent in the worker's main process, in the task's context, when a task's message goes back to the queue
+#: because its worker process was lost (``acks_late`` with ``reject_on_worker_lost``): Celery sends no
+#: ``task_failure`` then. ``sender`` the task; ``task_id``; ``exception``.
+task_requeued = Signal()
+
+# Set while a publisher that keeps its messages (the outbox) sends: a failure is then deferred, not lost.
+_publish_deferred: ContextVar[bool] = ContextVar("tracing_app.celery.publish_deferred", default=False)
+# The task whose callbacks the worker's main process runs (received, failure, time limit, revoke lines):
+# there Celery has no current task, so worker records would lack the task ID.
+_main_process_task: ContextVar[tuple[str, str] | None] = ContextVar(
+    "tracing_app.celery.main_process_task", default=None
+)
 
 
 def write_headers(headers: MutableMapping[str, Any], ctx: TraceContext) -> None:
@@ -186,6 +211,38 @@ def _on_beat_init(**kwargs: Any) -> None:
     _state["origin_without_context"] = "beat"
 
 
+@contextmanager
+def deferred_publishing() -> Iterator[None]:
+    """Mark publishes in the block as kept for a later retry, so their failures are not final errors."""
+    token = _publish_deferred.set(True)
+    try:
+        yield
+    finally:
+        _publish_deferred.reset(token)
+
+
+class TracedAMQP(AMQP):
+    """Celery's AMQP helper, reporting a message the broker did not accept as :data:`publish_failed`.
+
+    Celery has a signal before a publish and one after the broker accepted it, none for a failure;
+    every task message goes through ``send_task_message``.
+    """
+
+    def _create_task_sender(self) -> Callable[..., Any]:
+        send = super()._create_task_sender()
+
+        def send_task_message(producer: Any, name: str, message: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return send(producer, name, message, *args, **kwargs)
+            except Exception as exc:
+                publish_failed.send(
+                    sender=name, exception=exc, headers=message[0], deferred=_publish_deferred.get()
+                )
+                raise
+
+        return send_task_message
+
+
 # -- worker side: the task body -------------------------------------------------------------------------
 
 _BINDING_ATTR = "_tracing_binding"
@@ -242,55 +299,59 @@ def _on_task_postrun(task: Any = None, **kwargs: Any) -> None:
 # -- worker side: the main process ----------------------------------------------------------------------
 
 
-def _request_context(request: Request) -> TraceContext:
-    return read_headers(request.request_dict, hop_id=request.id, parent_id=request.parent_id)
+@contextmanager
+def _main_process_hop(headers: Mapping[str, Any], task_id: str, task_name: str) -> Iterator[None]:
+    """Run a main-process callback in the task's transaction, with its task ID for the log lines."""
+    token = _current.set(read_headers(headers, hop_id=task_id, parent_id=headers.get("parent_id")))
+    task_token = _main_process_task.set((task_id, task_name))
+    try:
+        yield
+    finally:
+        _main_process_task.reset(task_token)
+        _current.reset(token)
 
 
 class TracedRequest(Request):
     """The worker's request class: runs main-process callbacks in the task's transaction.
 
     Worker-lost, time-limit, revoke and failure lines are logged (and their signals sent) by the
-    worker's main process, outside any task body; this makes them carry the task's correlation ID.
-    :func:`install` sets it on ``app.Task``; a task class with its own ``Request`` can subclass this.
+    worker's main process, outside any task body; this makes them carry the task's correlation ID and
+    task ID. :func:`install` gives it to every task the worker runs whose request class is Celery's
+    default, whatever the task's base class; a task class with its own ``Request`` can subclass this.
     """
 
+    def _hop(self) -> Any:
+        return _main_process_hop(self.request_dict, self.id, self.name)
+
     def on_timeout(self, soft: bool, timeout: float) -> None:
-        token = _current.set(_request_context(self))
-        try:
+        with self._hop():
             super().on_timeout(soft, timeout)
-        finally:
-            _current.reset(token)
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
-        token = _current.set(_request_context(self))
-        try:
-            return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
-        finally:
-            _current.reset(token)
+        with self._hop():
+            outcome = super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+            exc = getattr(exc_info.exception, "exc", exc_info.exception)
+            if isinstance(exc, WorkerLostError) and self.task.acks_late and self.task.reject_on_worker_lost:
+                task_requeued.send(sender=self.task, task_id=self.id, exception=exc)
+            return outcome
 
     def revoked(self) -> bool:
         # Checked on receipt (inside the consumer step's context) and again when a reserved or
         # scheduled task reaches the pool, outside any: "Discarding revoked task" is logged there.
         if _current.get() is not None:
             return super().revoked()
-        token = _current.set(_request_context(self))
-        try:
+        with self._hop():
             return super().revoked()
-        finally:
-            _current.reset(token)
 
 
-def _traced_strategy(handle: Callable[..., Any]) -> Callable[..., Any]:
+def _traced_strategy(handle: Callable[..., Any], task_name: str) -> Callable[..., Any]:
     def on_message(message: Any, *args: Any, **kwargs: Any) -> Any:
         headers = message.headers
         task_id = headers.get("id") if headers else None
         if task_id is None:
             return handle(message, *args, **kwargs)
-        token = _current.set(read_headers(headers, hop_id=task_id, parent_id=headers.get("parent_id")))
-        try:
+        with _main_process_hop(headers, task_id, task_name):
             return handle(message, *args, **kwargs)
-        finally:
-            _current.reset(token)
 
     on_message.tracing_wraps = handle  # type: ignore[attr-defined]
     return on_message
@@ -319,8 +380,19 @@ class TracingStrategies(bootsteps.StartStopStep):
         _reset_after_other_receivers()
         strategies = parent.strategies
         for name, strategy in list(strategies.items()):
-            if not hasattr(strategy, "tracing_wraps"):
-                strategies[name] = _traced_strategy(strategy)
+            if hasattr(strategy, "tracing_wraps"):
+                continue
+            task = parent.app.tasks.get(name)
+            if task is not None and _uses_default_request(task):
+                # A task class not derived from app.Task kept Celery's request class; the strategy
+                # built the request type from it, so it is built again.
+                type(task).Request = TracedRequest
+                strategy = task.start_strategy(parent.app, parent)
+            strategies[name] = _traced_strategy(strategy, name)
+
+
+def _uses_default_request(task: Any) -> bool:
+    return task.Request in (Request, "celery.worker.request:Request")
 
 
 # -- worker logs ----------------------------------------------------------------------------------------
@@ -334,11 +406,15 @@ class TaskFilter(logging.Filter):
         if "task_id" not in attrs:
             task = get_current_task()
             request = task.request if task is not None else None
-            if request is None or request.id is None:
-                attrs["task_id"] = attrs["task_name"] = app_settings.LOG_EMPTY_VALUE
-            else:
+            if request is not None and request.id is not None:
                 attrs["task_id"] = request.id
                 attrs["task_name"] = task.name
+            else:
+                hop = _main_process_task.get()
+                if hop is None:
+                    attrs["task_id"] = attrs["task_name"] = app_settings.LOG_EMPTY_VALUE
+                else:
+                    attrs["task_id"], attrs["task_name"] = hop
         return True
 
 
@@ -393,9 +469,14 @@ def install(app: Celery) -> None:
     consumer_steps = app.steps["consumer"]
     if TracingStrategies not in consumer_steps:
         consumer_steps.add(TracingStrategies)
+    app.steps["worker"].add(OutboxRelayStep)
     task_base = app.Task
-    if task_base.Request in (Request, "celery.worker.request:Request"):
+    if _uses_default_request(task_base):
         task_base.Request = TracedRequest
+    if app.amqp_cls in (AMQP, "celery.app.amqp:AMQP"):
+        app.amqp_cls = TracedAMQP
+        # Built already when something was sent before install(): built again, with the new class.
+        vars(app).pop("amqp", None)
     _state["installed"] = True
 
 

@@ -110,6 +110,19 @@ DEFAULTS: dict[str, Any] = {
     # Celery workers: log handlers set up by `celery worker` write JSON lines (JsonFormatter). When False
     # they keep Celery's formatter; the correlation filter is added either way.
     "CELERY_JSON_LOGS": True,
+    # Transactional outbox (tracing_app.outbox). Database holding the outbox table: send_on_commit()
+    # must run inside a transaction on it for the message to commit with the data.
+    "OUTBOX_DATABASE": "default",
+    # Run a relay thread in every `celery worker` (main process); without it, run `manage.py relay_outbox`.
+    "OUTBOX_RELAY_IN_WORKER": True,
+    # Seconds between the relay's polls when there is nothing to send.
+    "OUTBOX_RELAY_INTERVAL": 1.0,
+    # Seconds after commit before the relay takes a row: the committing process publishes it first.
+    "OUTBOX_RELAY_DELAY": 5.0,
+    # Rows one relay publishes per transaction.
+    "OUTBOX_RELAY_BATCH_SIZE": 100,
+    # Longest wait (seconds) between a relay's attempts while the broker or the database is down.
+    "OUTBOX_RELAY_MAX_BACKOFF": 5.0,
     # OpenTelemetry (tracing_app.otel): instrument Django and Celery at startup (AppConfig.ready()), with
     # the TracerProvider already configured or one built from the OTEL_* environment variables.
     "OTEL_ENABLED": False,

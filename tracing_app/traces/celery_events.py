@@ -1,4 +1,9 @@
-"""Trace events of Celery tasks: published, started, retried, succeeded, failed.
+"""Trace events of Celery tasks: published, publish failed, started, retried, succeeded, failed, requeued
+after a lost worker, revoked.
+
+"Published" is recorded once the broker accepted the message (``after_task_publish``); a message it
+did not accept is an error event (or, for a publisher that keeps the message to send later, a
+``task.publish_deferred`` event), so a transaction never shows a task as sent that no worker can get.
 
 The receivers run inside the task's transaction, which :mod:`tracing_app.celery` makes current in its
 ``task_prerun`` receiver and resets in ``task_postrun``. Celery calls receivers in connection order, so
@@ -17,7 +22,7 @@ from typing import Any
 
 from celery import signals
 
-from tracing_app.celery import SEQUENCE_HEADER
+from tracing_app.celery import SEQUENCE_HEADER, publish_failed, task_requeued
 from tracing_app.conf import app_settings
 from tracing_app.context import _current
 from tracing_app.recorder import describe_exception, emit, flush, mark_recorded
@@ -34,7 +39,25 @@ def _elapsed_ms(task_id: str | None) -> float | None:
     return None if began is None else (perf_counter() - began) * 1000
 
 
-def on_before_task_publish(
+def _message_attributes(headers: Mapping[str, Any], routing_key: str | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"task_id": headers.get("id")}
+    if routing_key:
+        attributes["queue"] = routing_key
+    retries = headers.get("retries")
+    if retries:
+        attributes["retries"] = retries
+    if headers.get("eta"):
+        attributes["eta"] = headers["eta"]
+    return attributes
+
+
+def _message_sequence(headers: Mapping[str, Any]) -> int | None:
+    # The clock value the message carries, so the child's events follow this one.
+    sequence = headers.get(SEQUENCE_HEADER)
+    return int(sequence) if isinstance(sequence, str) and sequence.isdigit() else None
+
+
+def on_after_task_publish(
     sender: str | None = None,
     headers: Mapping[str, Any] | None = None,
     routing_key: str | None = None,
@@ -43,20 +66,74 @@ def on_before_task_publish(
     ctx = _current.get()
     if ctx is None or headers is None or not ctx.sampled:
         return
-    sequence = headers.get(SEQUENCE_HEADER)
-    attributes: dict[str, Any] = {"task_id": headers.get("id"), "queue": routing_key}
-    retries = headers.get("retries")
-    if retries:
-        attributes["retries"] = retries
-    if headers.get("eta"):
-        attributes["eta"] = headers["eta"]
     emit(
         ctx,
         "task.published",
         name=sender or headers.get("task") or "",
+        attributes=_message_attributes(headers, routing_key),
+        sequence=_message_sequence(headers),
+    )
+
+
+def on_publish_failed(
+    sender: str | None = None,
+    exception: BaseException | None = None,
+    headers: Mapping[str, Any] | None = None,
+    deferred: bool = False,
+    **_: Any,
+) -> None:
+    ctx = _current.get()
+    if ctx is None or exception is None:
+        return
+    attributes = describe_exception(exception)
+    if headers is not None:
+        attributes.update(_message_attributes(headers, None))
+    emit(
+        ctx,
+        "task.publish_deferred" if deferred else "task.publish_failed",
+        name=sender or "",
+        status="DEFERRED" if deferred else "NOT SENT",
         attributes=attributes,
-        # The clock value the message carries, so the child's events follow this one.
-        sequence=int(sequence) if isinstance(sequence, str) and sequence.isdigit() else None,
+        error=not deferred,
+    )
+    if not deferred:
+        # The caller sees the exception next and may log it: it is stored once.
+        mark_recorded(exception)
+
+
+def on_task_requeued(
+    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None, **_: Any
+) -> None:
+    ctx = _current.get()
+    if ctx is None or exception is None:
+        return
+    attributes = describe_exception(exception)
+    attributes["requeued"] = True
+    emit(
+        ctx,
+        "task.failed",
+        name=getattr(sender, "name", ""),
+        status="WORKER LOST",
+        duration_ms=_elapsed_ms(task_id),
+        attributes=attributes,
+        error=True,
+    )
+
+
+def on_task_revoked(
+    sender: Any = None, request: Any = None, terminated: bool = False, expired: bool = False, **_: Any
+) -> None:
+    ctx = _current.get()
+    if ctx is None:
+        return
+    emit(
+        ctx,
+        "task.revoked",
+        name=getattr(sender, "name", ""),
+        status="EXPIRED" if expired else "REVOKED",
+        duration_ms=_elapsed_ms(getattr(request, "id", None)),
+        attributes={"terminated": bool(terminated), "expired": bool(expired)},
+        error=True,
     )
 
 
@@ -157,7 +234,10 @@ def on_process_end(**_: Any) -> None:
 
 
 _RECEIVERS: tuple[tuple[Any, Callable[..., None]], ...] = (
-    (signals.before_task_publish, on_before_task_publish),
+    (signals.after_task_publish, on_after_task_publish),
+    (publish_failed, on_publish_failed),
+    (task_requeued, on_task_requeued),
+    (signals.task_revoked, on_task_revoked),
     (signals.task_prerun, on_task_prerun),
     (signals.task_retry, on_task_retry),
     (signals.task_success, on_task_success),
