@@ -17,6 +17,11 @@ DEFAULTS: dict[str, Any] = {
     "CHARGE_MAX_RETRIES": 3,
     "CHARGE_RETRY_BACKOFF": 0.5,
     "CHARGE_RETRY_BACKOFF_MAX": 8.0,
+    # The reconciler (checkout_demo.reconcile_orders, on beat: CELERY_BEAT_SCHEDULE) resumes orders that have
+    # not left processing/reserved/paid for RECONCILE_AFTER seconds, at most RECONCILE_BATCH_SIZE per run.
+    # RECONCILE_AFTER must exceed a slow but healthy checkout (charge retries and their backoff).
+    "RECONCILE_AFTER": 60,
+    "RECONCILE_BATCH_SIZE": 100,
     # The simulated payment gateway (checkout_demo.gateway); see Faults for what each key does.
     "GATEWAY": {},
 }

@@ -6,13 +6,20 @@ runs cannot both pass. A step that cannot succeed raises :class:`CheckoutFailed`
 (:mod:`checkout_demo.tasks`) then runs :func:`compensate`, which undoes what the order holds.
 
 Remote calls (the payment gateway) happen outside database transactions; only their outcome is written
-inside one.
+inside one. Follow-up work (the saga's chain, notifications, compensation) is published inside the
+transaction that decided it, through the outbox: it is sent if and once that transaction commits, even
+when the broker is down at that moment.
+
+Infrastructure faults (the database or the broker away for a while, a worker killed) never end an order:
+the task layer retries them, and :func:`stuck_orders` / :func:`resume` let a reconciler drive an order
+that stopped half-way on from the state it is in.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -61,12 +68,12 @@ def _advance(order_id: int, source: str, target: str, **changes: object) -> bool
 
 
 def start_checkout(order_id: int, payment_method: str, publish: Callable[[Order], None]) -> Order:
-    """Mark the order as processing and call ``publish(order)`` once that has committed."""
+    """Mark the order as processing and ``publish(order)`` in the same transaction (through the outbox)."""
     with transaction.atomic():
         if not _advance(order_id, Status.PENDING, Status.PROCESSING, payment_method=payment_method):
             raise CheckoutNotAllowed(Order.objects.values_list("status", flat=True).get(pk=order_id))
         order = Order.objects.get(pk=order_id)
-        transaction.on_commit(lambda: publish(order))
+        publish(order)
     logger.info("Checkout started for order %s with %s", order_id, payment_method)
     return order
 
@@ -152,7 +159,7 @@ def record_charge(payment: Payment, charge: Charge) -> None:
 
 
 def confirm(order_id: int, notify: Callable[[int, str], None]) -> None:
-    """Book the shipment and confirm the order; ``notify(order_id, kind)`` runs after commit."""
+    """Book the shipment and confirm the order; ``notify(order_id, kind)`` is queued in that transaction."""
     with transaction.atomic():
         if not _advance(order_id, Status.PAID, Status.CONFIRMED):
             logger.info("Order %s is not awaiting confirmation; nothing to do", order_id)
@@ -163,7 +170,7 @@ def confirm(order_id: int, notify: Callable[[int, str], None]) -> None:
             carrier="Demo Post",
             tracking_number="DP" + derive_id("checkout_demo.shipment", order.correlation_id, order.pk)[:16],
         )
-        transaction.on_commit(lambda: notify(order_id, Notification.Kind.CONFIRMED))
+        notify(order_id, Notification.Kind.CONFIRMED)
     logger.info("Order %s confirmed", order_id)
 
 
@@ -184,7 +191,7 @@ def compensate(order_id: int, code: str, message: str, notify: Callable[[int, st
         )
         held = order.status
         _advance(order_id, held, Status.FAILED, failure_code=code, failure_message=message[:300])
-        transaction.on_commit(lambda: notify(order_id, Notification.Kind.FAILED))
+        notify(order_id, Notification.Kind.FAILED)
     logger.warning("Order %s failed (%s: %s); compensated from %s", order_id, code, message, held)
     return True
 
@@ -202,3 +209,33 @@ def send_notification(order_id: int, kind: str) -> bool:
     if created:
         logger.info("Sent %r to the customer of order %s", subject, order_id)
     return created
+
+
+#: What an order stopped in, and the steps that take it on from there.
+RESUMABLE = (Status.PROCESSING, Status.RESERVED, Status.PAID)
+
+
+def stuck_orders(older_than: timedelta, limit: int) -> list[Order]:
+    """Orders in a non-final checkout state that have not moved for ``older_than``, oldest first."""
+    return list(
+        Order.objects.filter(status__in=RESUMABLE, updated_at__lt=timezone.now() - older_than).order_by(
+            "updated_at", "pk"
+        )[:limit]
+    )
+
+
+def resume(order: Order, publish: Callable[[Order], None]) -> bool:
+    """Claim a stuck order for one resumption and ``publish(order)`` its remaining steps, in one transaction.
+
+    The claim moves ``updated_at`` only if the order is still as it was read, so two reconcilers (or a
+    step finishing meanwhile) never both resume it; the next deadline starts from the resumption.
+    """
+    with transaction.atomic():
+        claimed = Order.objects.filter(pk=order.pk, status=order.status, updated_at=order.updated_at).update(
+            updated_at=timezone.now()
+        )
+        if not claimed:
+            return False
+        publish(order)
+    logger.warning("Order %s was stuck in %s; resumed", order.pk, order.status)
+    return True

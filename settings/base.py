@@ -94,6 +94,18 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", f"file://{EMBEDD
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# `celery beat` (started by `manage.py rundemo`) runs the checkout reconciler; a run that could not be
+# sent in time is dropped, the next one does its work.
+RECONCILE_INTERVAL = float(os.environ.get("DEMO_RECONCILE_INTERVAL", "10"))
+CELERY_BEAT_SCHEDULE = {
+    "checkout-demo-reconcile-orders": {
+        "task": "checkout_demo.reconcile_orders",
+        "schedule": RECONCILE_INTERVAL,
+        "options": {"expires": RECONCILE_INTERVAL},
+    }
+}
+# Orders stuck half-way are resumed after DEMO_RECONCILE_AFTER seconds (see checkout_demo.conf).
+CHECKOUT_DEMO = {"RECONCILE_AFTER": float(os.environ.get("DEMO_RECONCILE_AFTER", "60"))}
 # The embedded database, broker and result backend expect their folders to exist (a fresh clone has none).
 for _folder in (EMBEDDED_BROKER_DIR / "messages", EMBEDDED_BROKER_DIR / "control", EMBEDDED_RESULTS_DIR):
     _folder.mkdir(parents=True, exist_ok=True)

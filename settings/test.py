@@ -20,4 +20,6 @@ TRACING_APP = {
     **TRACING_APP,  # noqa: F405
     "TRACE_ENABLED": os.environ.get("TRACE_EVENTS") == "1",
     "TRACE_FLUSH_INTERVAL": float(os.environ.get("TRACE_FLUSH_INTERVAL", "1.0")),
+    # Fault tests shorten how long the relay leaves a committed row to its publisher.
+    "OUTBOX_RELAY_DELAY": float(os.environ.get("OUTBOX_RELAY_DELAY", "5.0")),
 }

@@ -7,10 +7,11 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from checkout_demo import saga
+from checkout_demo import saga, tasks
 from checkout_demo.gateway import Faults, GatewayTimeout, PaymentGateway
 from checkout_demo.models import GatewayCharge, Notification, Order, Payment, Product, Shipment
 from tests.demo.conftest import make_order
+from tracing_app.outbox.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Order.Status
@@ -68,22 +69,23 @@ def test_reserving_twice_takes_stock_once(catalog):
     assert status(order) == Status.RESERVED
 
 
-def test_checkout_is_published_only_after_the_commit(catalog):
+def test_checkout_is_queued_in_the_orders_transaction(catalog):
     order = make_order(("MUG-01", 1))
-    published = []
     with transaction.atomic():
-        saga.start_checkout(order.pk, "pm_card_ok", publish=published.append)
-        assert published == []
-    assert [o.pk for o in published] == [order.pk]
+        saga.start_checkout(order.pk, "pm_card_ok", publish=tasks.publish_checkout)
+        (queued,) = OutboxMessage.objects.all()
+    assert queued.correlation_id == order.correlation_id
+    assert queued.task_name == (
+        "chain(checkout_demo.reserve_stock, checkout_demo.charge_payment, checkout_demo.confirm_order)"
+    )
 
 
-def test_a_rolled_back_checkout_publishes_nothing(catalog):
+def test_a_rolled_back_checkout_queues_nothing(catalog):
     order = make_order(("MUG-01", 1))
-    published = []
     with transaction.atomic():
-        saga.start_checkout(order.pk, "pm_card_ok", publish=published.append)
+        saga.start_checkout(order.pk, "pm_card_ok", publish=tasks.publish_checkout)
         transaction.set_rollback(True)
-    assert published == []
+    assert not OutboxMessage.objects.exists()
     assert status(order) == Status.PENDING
 
 
