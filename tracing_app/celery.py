@@ -329,11 +329,11 @@ class TracedRequest(Request):
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
         with self._hop():
-            outcome = super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
             exc = getattr(exc_info.exception, "exc", exc_info.exception)
             if isinstance(exc, WorkerLostError) and self.task.acks_late and self.task.reject_on_worker_lost:
+                # Before Celery logs it, so the trace stores this failure once, not again as a log line.
                 task_requeued.send(sender=self.task, task_id=self.id, exception=exc)
-            return outcome
+            return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
     def revoked(self) -> bool:
         # Checked on receipt (inside the consumer step's context) and again when a reserved or

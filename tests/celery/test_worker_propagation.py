@@ -238,9 +238,31 @@ def test_worker_lost_is_logged_in_the_transaction(worker: CeleryProcess) -> None
         lambda r: r["logger"] == "celery.worker.request" and "WorkerLostError" in r.get("exception", ""), 60
     )
     assert line["correlation_id"] == ctx.correlation_id
+    assert line["task_id"] == result.id
     assert line["process"] == worker.pid
     received = celery_lines(worker, result.id, "celery.worker.strategy", "received")
     assert received["correlation_id"] == ctx.correlation_id
+    assert received["task_id"] == result.id
+
+
+def test_a_task_class_of_its_own_is_traced_and_requeued_when_its_worker_is_lost(
+    worker: CeleryProcess,
+) -> None:
+    assert not issubclass(tasks.OwnBase, app.Task)
+    with bind() as ctx:
+        result = tasks.lose_worker_once.delay("own-base")
+    line = worker.wait_for(
+        lambda r: (
+            r["logger"] == "celery.worker.request"
+            and "WorkerLostError" in r.get("exception", "")
+            and r["task_id"] == result.id
+        ),
+        60,
+    )
+    assert line["correlation_id"] == ctx.correlation_id
+    assert line["task_name"] == tasks.lose_worker_once.name
+    (rerun,) = task_records(worker, "own-base")
+    assert rerun["seen"]["correlation_id"] == ctx.correlation_id
 
 
 def test_hard_time_limit_is_logged_in_the_transaction(worker: CeleryProcess) -> None:
@@ -251,6 +273,7 @@ def test_hard_time_limit_is_logged_in_the_transaction(worker: CeleryProcess) -> 
     )
     assert result.id in line["message"]
     assert line["correlation_id"] == ctx.correlation_id
+    assert line["task_id"] == result.id
 
 
 def test_revoked_scheduled_task_is_discarded_in_the_transaction(worker: CeleryProcess) -> None:

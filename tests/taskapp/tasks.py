@@ -120,6 +120,23 @@ def lose_worker(self: Task, label: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+class OwnBase(Task):
+    """A task base class of the project's own, not derived from ``app.Task`` (so not from install()'s)."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+
+
+@app.task(bind=True, base=OwnBase)
+def lose_worker_once(self: Task, label: str) -> str:
+    """Kills its pool process on first delivery; the redelivered message then completes."""
+    if not (self.request.delivery_info or {}).get("redelivered"):
+        _log(self, "dying", label)
+        os.kill(os.getpid(), signal.SIGKILL)
+    _log(self, "ran", label)
+    return label
+
+
 @signals.task_postrun.connect(dispatch_uid="tests.taskapp.after_task")
 def after_task(task_id: str | None = None, **kwargs: Any) -> None:
     """A task_postrun receiver connected after ``install()``: it must still see the task's context."""

@@ -118,6 +118,7 @@ def on_task_requeued(
         attributes=attributes,
         error=True,
     )
+    mark_recorded(exception)
 
 
 def on_task_revoked(

@@ -43,6 +43,9 @@ class TraceEventHandler(logging.Handler):
         if not (error or ctx.sampled) or not app_settings.TRACE_ENABLED:
             return
         exc = record.exc_info[1] if record.exc_info else None
+        if type(exc).__name__ == "ExceptionWithTraceback":
+            # Celery's worker logs a pool process's exception in billiard's wrapper.
+            exc = exc.exc  # type: ignore[union-attr]
         if exc is not None and getattr(exc, RECORDED_MARK, False):
             return
         if exc is None and record.name == "django.request" and hasattr(record, "status_code"):
