@@ -13,7 +13,9 @@ or above.
 
 Failures never reach the caller: a bad attribute, a full buffer or a database error is logged on the
 ``tracing_app.recorder`` logger (whose records are never recorded themselves) and the events concerned
-are dropped. The buffer is bounded (``TRACE_BUFFER_SIZE``), so a database outage costs no more memory.
+are dropped, except while the database is unreachable: then they wait in the buffer and are written
+once it is back, so an outage's own story survives it. The buffer is bounded (``TRACE_BUFFER_SIZE``),
+so a long outage costs no more memory; what it could not hold is counted in a warning.
 
 Events still buffered when a process ends are written by :func:`flush`, which runs at interpreter exit
 and on Celery's ``worker_process_shutdown`` (prefork children leave through ``os._exit``, skipping
@@ -41,7 +43,15 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -286,6 +296,8 @@ class Recorder:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._dropped = 0
+        # True from a write that found the database unreachable to the next write that succeeds.
+        self._away = False
         self._host = socket.gethostname()[:255]
 
     def after_fork(self) -> None:
@@ -337,7 +349,11 @@ class Recorder:
             while pending > 0:
                 batch = [self._queue.popleft() for _ in range(min(batch_size, pending))]
                 pending -= len(batch)
-                written += self._write(batch)
+                try:
+                    written += self._write(batch)
+                except (OperationalError, InterfaceError) as exc:
+                    self._keep(batch, exc)
+                    break
             if self._dropped:
                 dropped, self._dropped = self._dropped, 0
                 logger.warning(
@@ -353,7 +369,11 @@ class Recorder:
         alias = app_settings.TRACE_DATABASE
         try:
             self._insert(alias, batch)
+            self._away = False
             return len(batch)
+        except (OperationalError, InterfaceError):
+            # The database is away: the caller keeps the batch for the next write.
+            raise
         except (DataError, IntegrityError) as exc:
             if len(batch) == 1:
                 self._report_loss(1, exc)
@@ -403,6 +423,22 @@ class Recorder:
                 [Trace(correlation_id=_cut(cid, 128), started_at=at) for cid, at in started.items()],
                 ignore_conflicts=True,
             )
+
+    def _keep(self, batch: list[PendingEvent], exc: BaseException) -> None:
+        """Put a batch the database could not take back in front of the buffer, within its bound."""
+        if not self._away:
+            logger.warning(
+                "Trace events wait in memory: the database is unreachable (%s: %s)",
+                type(exc).__name__,
+                safe_repr(str(exc), 300),
+            )
+        self._away = True
+        queue = self._queue
+        queue.extendleft(reversed(batch))
+        # Over the bound the newest events go, as when the buffer is full: the oldest tell how it began.
+        while len(queue) > app_settings.TRACE_BUFFER_SIZE:
+            queue.pop()
+            self._dropped += 1
 
     @staticmethod
     def _report_loss(count: int, exc: BaseException) -> None:
