@@ -19,6 +19,7 @@ SECTIONS = {
     "http_inprocess": "benchmarks.http_inprocess",
     "http_e2e": "benchmarks.http_e2e",
     "celery_publish": "benchmarks.celery_publish",
+    "outbox": "benchmarks.outbox_cost",
     "logging": "benchmarks.log_records",
     "idempotency": "benchmarks.idempotency_cost",
     "trace_store": "benchmarks.trace_store",

@@ -107,20 +107,29 @@ def _variant(key: str) -> Iterator[None]:
     from tracing_app.traces import celery_events
 
     headers, events, sampled = VARIANTS[key]
-    receivers: list[tuple[Callable[..., None], str]] = [
-        (tracing_celery._on_before_task_publish, "tracing_app.celery._on_before_task_publish"),
-        (celery_events.on_before_task_publish, "tracing_app.traces.on_before_task_publish"),
+    receivers: list[tuple[Any, Callable[..., None], str, bool]] = [
+        (
+            signals.before_task_publish,
+            tracing_celery._on_before_task_publish,
+            "tracing_app.celery._on_before_task_publish",
+            headers,
+        ),
+        (
+            signals.after_task_publish,
+            celery_events.on_after_task_publish,
+            "tracing_app.traces.on_after_task_publish",
+            events,
+        ),
     ]
-    for receiver, uid in receivers:
-        signals.before_task_publish.disconnect(receiver, dispatch_uid=uid)
-    wanted = [headers, events]
-    for (receiver, uid), connect in zip(receivers, wanted, strict=True):
+    for signal, receiver, uid, connect in receivers:
+        signal.disconnect(receiver, dispatch_uid=uid)
         if connect:
-            signals.before_task_publish.connect(receiver, weak=False, dispatch_uid=uid)
-    # A receiver connected under another dispatch_uid would be timed in every variant: refuse to measure.
-    connected = len(signals.before_task_publish.receivers)
-    if connected != sum(wanted):
-        raise RuntimeError(f"{key}: expected {sum(wanted)} before_task_publish receivers, found {connected}")
+            signal.connect(receiver, weak=False, dispatch_uid=uid)
+        # A receiver connected under another dispatch_uid would be timed in every variant: refuse to measure.
+        if len(signal.receivers) != int(connect):
+            raise RuntimeError(
+                f"{key}: expected {int(connect)} receivers on {signal.name}, found {len(signal.receivers)}"
+            )
     # Published from inside a request's transaction, as a view would.
     token = activate(TraceContext(new_id(), sampled=sampled, origin="http"))
     try:
