@@ -21,6 +21,7 @@ from tests.taskapp.tasks import record
 pytestmark = pytest.mark.services
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+CONFIRMED = {"confirm_publish": True}
 
 
 def port_of(url: str) -> int:
@@ -137,7 +138,8 @@ def test_kombu_publish_fails_while_cut_and_works_after_restore(broker, request):
     try:
         with tcp_proxy(port_of(url)) as proxy:
             proxied = proxy.url_for(url)
-            with Connection(proxied, connect_timeout=5) as conn:
+            # With confirms a publish returns once RabbitMQ has the message: none is lost at the cut.
+            with Connection(proxied, connect_timeout=5, transport_options=CONFIRMED) as conn:
                 producer = conn.Producer()
                 producer.publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
                 assert proxy.connections >= 1  # Redis opens a second connection for its channel
@@ -149,7 +151,7 @@ def test_kombu_publish_fails_while_cut_and_works_after_restore(broker, request):
                 conn.ensure_connection(max_retries=1)
 
             proxy.restore()
-            with Connection(proxied, connect_timeout=5) as conn:
+            with Connection(proxied, connect_timeout=5, transport_options=CONFIRMED) as conn:
                 conn.Producer().publish({"n": 3}, exchange=queue.exchange, routing_key=name, declare=[queue])
 
         received = []
