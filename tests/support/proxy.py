@@ -30,11 +30,18 @@ called from any thread and take effect before they return.
 
 Example::
 
-    def test_query_fails_while_the_database_is_away(database_url):
-        with tcp_proxy(5432) as proxy, psycopg.connect(proxy.url_for(database_url)) as conn:
+    def test_query_fails_while_the_database_is_away():
+        url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        with tcp_proxy(5432) as proxy, psycopg.connect(proxy.url_for(url)) as conn:
             proxy.cut()
             with pytest.raises(psycopg.OperationalError):
                 conn.execute("SELECT 1")
+            proxy.restore()
+            assert psycopg.connect(proxy.url_for(url)).execute("SELECT 1").fetchone() == (1,)
+
+    # A worker whose broker link can be cut, the test publishing around the proxy:
+    with tcp_proxy(5672) as proxy, run_worker(proxy.url_for(rabbitmq_url), publish=False) as worker:
+        ...
 """
 
 from __future__ import annotations
