@@ -123,10 +123,10 @@ def test_rundemo_serves_the_scenarios_then_stops_on_ctrl_c(demo, tmp_path):
     assert run.text().rstrip().endswith("Stopped.")
 
 
-def test_rundemo_serves_the_admin_stylesheets(demo):
+def test_rundemo_serves_the_admin_stylesheets_then_stops_on_sigterm(demo):
     port = free_port()
     run = demo(port)
-    run.child_pids()
+    children = run.child_pids()
     run.wait_for("The checkout demo is running.")
     base = f"http://127.0.0.1:{port}"
 
@@ -145,6 +145,11 @@ def test_rundemo_serves_the_admin_stylesheets(demo):
     )
     with urllib.request.urlopen(compressed, timeout=10) as response:
         assert response.headers["Content-Encoding"] == "gzip"
+
+    os.kill(run.process.pid, signal.SIGTERM)
+    assert run.process.wait(60) == 0, run.text()[-3000:]
+    assert [pid for pid in children if group_alive(pid)] == []
+    assert run.text().rstrip().endswith("Stopped.")
 
 
 def test_rundemo_stops_the_worker_when_the_web_server_cannot_start(demo):
