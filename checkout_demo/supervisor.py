@@ -23,8 +23,11 @@ from types import FrameType
 
 
 class Child:
-    """One supervised process; ``ready_marker`` is a byte string its output prints once it is ready,
-    ``stop_signal`` what its process group gets when the supervisor stops."""
+    """One supervised process.
+
+    ``ready_marker`` is a byte string its output prints once it is ready; ``stop_signal`` is what its
+    process group gets when the supervisor stops.
+    """
 
     def __init__(
         self,
