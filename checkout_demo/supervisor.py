@@ -1,9 +1,10 @@
-"""Run a few child processes together and stop them all cleanly: the demo's web server and worker.
+"""Run a few child processes together and stop them all cleanly: the demo's web server, worker and beat.
 
 Each child gets its own process group (a new session), so a terminal's Ctrl-C reaches only the
-supervisor, which then stops the children in order: SIGINT to each child's whole group (what Ctrl-C
-would send: runserver exits, a Celery worker shuts down warm while its pool processes ignore SIGINT),
-a grace period, then SIGKILL for anything left in the group. A second Ctrl-C skips the grace period.
+supervisor, which then stops the children together: each child's stop signal to its whole group (SIGINT
+by default, what Ctrl-C would send: a Celery worker shuts down warm while its pool processes ignore it,
+beat exits; gunicorn takes SIGTERM, on which its master and workers finish the requests in flight), a
+grace period, then SIGKILL for anything left in the group. A second Ctrl-C skips the grace period.
 Children's output is copied line by line to the supervisor's stdout.
 """
 
@@ -22,12 +23,23 @@ from types import FrameType
 
 
 class Child:
-    """One supervised process; ``ready_marker`` is a byte string its output prints once it is ready."""
+    """One supervised process.
 
-    def __init__(self, name: str, argv: Sequence[str], ready_marker: bytes | None = None) -> None:
+    ``ready_marker`` is a byte string its output prints once it is ready; ``stop_signal`` is what its
+    process group gets when the supervisor stops.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        ready_marker: bytes | None = None,
+        stop_signal: signal.Signals = signal.SIGINT,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.ready_marker = ready_marker
+        self.stop_signal = stop_signal
         self.ready = threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
         self._echo: threading.Thread | None = None
@@ -128,7 +140,7 @@ class Supervisor:
     def _stop_all(self) -> None:
         print("Stopping: " + ", ".join(f"{c.name} (pid {c.pid})" for c in self.children), flush=True)
         for child in self.children:
-            child.signal_group(signal.SIGINT)
+            child.signal_group(child.stop_signal)
         deadline = time.monotonic() + self.grace
         signals_seen = self.signals
         while any(child.group_alive() for child in self.children):

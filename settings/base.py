@@ -32,6 +32,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "tracing_app.middleware.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves the collected static files (the admin's CSS and JS) from the application server itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,8 +108,25 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Orders stuck half-way are resumed after DEMO_RECONCILE_AFTER seconds (see checkout_demo.conf).
 CHECKOUT_DEMO = {"RECONCILE_AFTER": float(os.environ.get("DEMO_RECONCILE_AFTER", "60"))}
-# The embedded database, broker and result backend expect their folders to exist (a fresh clone has none).
-for _folder in (EMBEDDED_BROKER_DIR / "messages", EMBEDDED_BROKER_DIR / "control", EMBEDDED_RESULTS_DIR):
+
+STATIC_URL = "static/"
+# `rundemo` collects the static files here before the web server starts.
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Gzipped copies made at collect time; names stay unhashed, so pages render even before a collect
+    # (tests, a plain runserver).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# The embedded database, broker, result backend and static files expect their folders to exist (a fresh
+# clone has none).
+for _folder in (
+    EMBEDDED_BROKER_DIR / "messages",
+    EMBEDDED_BROKER_DIR / "control",
+    EMBEDDED_RESULTS_DIR,
+    STATIC_ROOT,
+):
     _folder.mkdir(parents=True, exist_ok=True)
 
 AUTH_PASSWORD_VALIDATORS = []
@@ -115,8 +134,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TRACING_APP = {

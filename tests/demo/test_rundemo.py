@@ -1,4 +1,8 @@
-"""``manage.py rundemo`` on the embedded default (SQLite + filesystem broker): serves, then stops cleanly."""
+"""``manage.py rundemo`` on the embedded default (SQLite + filesystem broker): serves, then stops cleanly.
+
+It runs gunicorn, a Celery worker and Celery beat; ``tests/spine/test_demo_server.py`` loads the same
+gunicorn command with concurrent clients.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +21,7 @@ from checkout_demo.scenario import run_scenarios
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-STARTED = re.compile(r"Started web server \(pid (\d+)\), worker \(pid (\d+)\)")
+STARTED = re.compile(r"Started web server \(pid (\d+)\), worker \(pid (\d+)\), beat \(pid (\d+)\)")
 
 
 def free_port() -> int:
@@ -94,21 +99,56 @@ def demo(tmp_path):
         instance.cleanup()
 
 
-def test_rundemo_serves_the_scenarios_then_stops_on_ctrl_c(demo):
+def test_rundemo_serves_the_scenarios_then_stops_on_ctrl_c(demo, tmp_path):
     port = free_port()
     run = demo(port)
-    web, worker = run.child_pids()
+    web, worker, beat = run.child_pids()
     run.wait_for("The checkout demo is running.")
     assert re.search(r"Admin\s+http://127\.0\.0\.1:\d+/admin/\s+user: admin\s+password: \S+", run.text())
+    assert f"web server pid {web}, worker pid {worker}, beat pid {beat}" in run.text()
+    assert f"Listening at: http://127.0.0.1:{port}" in run.text()  # gunicorn, not the development server
+    assert "beat: Starting" in run.text()
+    assert list(tmp_path.glob("celerybeat-schedule*"))
 
     outcomes = run_scenarios(f"http://127.0.0.1:{port}", deadline_seconds=90)
     assert [(o.scenario.name, o.problems) for o in outcomes if not o.ok] == []
 
     os.kill(run.process.pid, signal.SIGINT)
     assert run.process.wait(60) == 0, run.text()[-3000:]
-    assert not group_alive(web)
+    assert not group_alive(web)  # gunicorn's workers too
     assert not group_alive(worker)  # the worker's pool processes too: they share its group
+    assert not group_alive(beat)
     assert "Warm shutdown" in run.text()
+    assert "Shutting down: Master" in run.text()
+    assert run.text().rstrip().endswith("Stopped.")
+
+
+def test_rundemo_serves_the_admin_stylesheets_then_stops_on_sigterm(demo):
+    port = free_port()
+    run = demo(port)
+    children = run.child_pids()
+    run.wait_for("The checkout demo is running.")
+    base = f"http://127.0.0.1:{port}"
+
+    with urllib.request.urlopen(f"{base}/admin/login/", timeout=10) as response:
+        page = response.read().decode()
+    stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+\.css)"', page)
+    assert "/static/admin/css/base.css" in stylesheets
+    for path in stylesheets:
+        with urllib.request.urlopen(f"{base}{path}", timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/css")
+            assert b"{" in response.read()
+
+    compressed = urllib.request.Request(
+        f"{base}/static/admin/css/base.css", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(compressed, timeout=10) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+
+    os.kill(run.process.pid, signal.SIGTERM)
+    assert run.process.wait(60) == 0, run.text()[-3000:]
+    assert [pid for pid in children if group_alive(pid)] == []
     assert run.text().rstrip().endswith("Stopped.")
 
 
@@ -117,8 +157,9 @@ def test_rundemo_stops_the_worker_when_the_web_server_cannot_start(demo):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         run = demo(taken.getsockname()[1])
-        web, worker = run.child_pids()
+        web, worker, beat = run.child_pids()
         assert run.process.wait(120) == 1, run.text()[-3000:]
     assert "The web server exited by itself" in run.text()
     assert not group_alive(web)
     assert not group_alive(worker)
+    assert not group_alive(beat)

@@ -1,16 +1,18 @@
-"""The demo project served for real: `runserver` in a subprocess, spoken to over HTTP."""
+"""The demo project served for real, by the gunicorn command `./dev demo` runs, spoken to over HTTP."""
 
 import json
 import os
 import socket
 import subprocess
-import sys
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
 
+from checkout_demo.management.commands.rundemo import web_server_argv
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,20 +24,21 @@ def free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def demo_server(tmp_path):
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    var = tmp_path_factory.mktemp("demo-server")
     port = free_port()
-    log_path = tmp_path / "server.log"
+    log_path = var / "server.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "settings.demo",
-        "TRACING_DEMO_VAR": str(tmp_path),
+        "TRACING_DEMO_VAR": str(var),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            web_server_argv("127.0.0.1", port, workers=2, threads=8, grace=10),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -45,8 +48,8 @@ def demo_server(tmp_path):
         wait_until(lambda: _connectable(port), timeout=30, what="the demo server to listen")
         yield f"http://127.0.0.1:{port}", log_path
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.terminate()  # gunicorn's graceful stop
+        process.wait(timeout=30)
 
 
 def _connectable(port):
@@ -87,3 +90,25 @@ def test_ping_404_and_log_line_share_the_id(demo_server):
     assert served[0]["logger"] == "tracing_app.access"
     assert served[0]["message"].startswith('"GET /api/ping/" 200 (')
     assert served[0]["status_code"] == 200
+
+
+def test_a_hundred_concurrent_clients_all_get_answers(demo_server):
+    base, _ = demo_server
+    clients = 100
+    # Every client connects at the same moment: the burst a development server drops with resets.
+    start_together = threading.Barrier(clients, timeout=30)
+
+    def ping(_: int) -> str:
+        start_together.wait()
+        with urllib.request.urlopen(f"{base}/api/ping/", timeout=10) as response:
+            assert response.status == 200
+            assert json.loads(response.read())["data"] == {"pong": True}
+            return response.headers["X-Correlation-ID"]
+
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(ping, index) for index in range(clients)]
+        done, not_done = wait(futures, timeout=30)
+        assert not not_done, f"{len(not_done)} clients had no answer within the deadline"
+    failures = [repr(future.exception()) for future in done if future.exception()]
+    assert failures == []
+    assert len({future.result() for future in done}) == clients

@@ -1,9 +1,10 @@
-"""``manage.py rundemo``: set the demo up and run its web server and Celery worker until Ctrl-C."""
+"""``manage.py rundemo``: set the demo up and run its web server, Celery worker and beat until Ctrl-C."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -25,29 +26,42 @@ ADMIN_USERNAME = "admin"
 
 class Command(BaseCommand):
     help = (
-        "Migrate, seed products, create the demo admin, then run the web server and a Celery worker "
-        "together until Ctrl-C (SIGINT) or SIGTERM, which stops both."
+        "Migrate, seed products, create the demo admin, collect static files, then run the web server "
+        "(gunicorn), a Celery worker and Celery beat together until Ctrl-C (SIGINT) or SIGTERM, which "
+        "stops all three."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes.")
+        parser.add_argument("--threads", type=int, default=8, help="Threads per gunicorn worker.")
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes.")
         parser.add_argument("--grace", type=float, default=20.0, help="Seconds to wait for a clean stop.")
 
     def handle(
-        self, *args: Any, host: str, port: int, concurrency: int, grace: float, **options: Any
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        web_workers: int,
+        threads: int,
+        concurrency: int,
+        grace: float,
+        **options: Any,
     ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         created = seed_products()
         username, password = ensure_admin(Path(settings.VAR_DIR))
         connections.close_all()
         self.stdout.write(f"Database ready; {created} products created.")
+        call_command("collectstatic", interactive=False, verbosity=0)
 
         base_url = f"http://{host}:{port}"
         web = Child(
             "web server",
-            [sys.executable, "-m", "django", "runserver", f"{host}:{port}", "--noreload", "--insecure"],
+            web_server_argv(host, port, workers=web_workers, threads=threads, grace=grace),
+            stop_signal=signal.SIGTERM,
         )
         worker = Child(
             "worker",
@@ -65,18 +79,52 @@ class Command(BaseCommand):
             ],
             ready_marker=b" ready.",
         )
+        beat = Child(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "--app=settings.celery",
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={Path(settings.VAR_DIR) / 'celerybeat-schedule'}",
+            ],
+            ready_marker=b"beat: Starting",
+        )
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
 
         def ready() -> bool:
-            return worker.ready.is_set() and answers(f"{base_url}/api/ping/")
+            return worker.ready.is_set() and beat.ready.is_set() and answers(f"{base_url}/api/ping/")
 
         def announce() -> None:
-            self.stdout.write(banner(base_url, username, password, web.pid, worker.pid))
+            self.stdout.write(banner(base_url, username, password, web.pid, worker.pid, beat.pid))
 
-        supervisor = Supervisor([web, worker], grace=grace)
+        supervisor = Supervisor([web, worker, beat], grace=grace)
         code = supervisor.run(env, Path(settings.BASE_DIR), is_ready=ready, on_ready=announce)
         if code:
             sys.exit(code)
+
+
+def web_server_argv(host: str, port: int, *, workers: int, threads: int, grace: float) -> list[str]:
+    """gunicorn serving the demo: ``workers`` processes of ``threads`` threads each.
+
+    Requests are logged by tracing_app's access log, so gunicorn's own is left off. Its control socket
+    is too: its default path is one per user, which two demos on one machine would fight over. On
+    SIGTERM gunicorn lets requests in flight finish for up to ``grace`` seconds.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "settings.wsgi:application",
+        f"--bind={host}:{port}",
+        f"--workers={workers}",
+        f"--threads={threads}",
+        "--worker-class=gthread",
+        f"--graceful-timeout={max(1, int(grace))}",
+        "--no-control-socket",
+    ]
 
 
 def ensure_admin(var_dir: Path) -> tuple[str, str]:
@@ -106,7 +154,7 @@ def answers(url: str) -> bool:
         return False
 
 
-def banner(base_url: str, username: str, password: str, web_pid: int, worker_pid: int) -> str:
+def banner(base_url: str, username: str, password: str, web_pid: int, worker_pid: int, beat_pid: int) -> str:
     database = settings.DATABASES["default"]
     broker = settings.CELERY_BROKER_URL
     where = settings.EMBEDDED_BROKER_DIR if broker.startswith("filesystem") else broker.split("@")[-1]
@@ -117,7 +165,7 @@ def banner(base_url: str, username: str, password: str, web_pid: int, worker_pid
         ("Traces", f"{base_url}{traces_path()}" if traces_path() else "(the trace view is not installed)"),
         ("Database", f"{database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}"),
         ("Broker", f"{broker.split(':', 1)[0]} ({where})"),
-        ("Processes", f"web server pid {web_pid}, worker pid {worker_pid}"),
+        ("Processes", f"web server pid {web_pid}, worker pid {worker_pid}, beat pid {beat_pid}"),
         ("Try it", f"python manage.py checkout_demo --url {base_url}   (in another terminal)"),
         ("Stop", "Ctrl-C"),
     ]
