@@ -5,7 +5,8 @@ Per task, from inside ``transaction.atomic()`` that writes one row of its own, a
 baseline is what projects do today, ``transaction.on_commit(lambda: task.apply_async(...))`` (published by
 the request thread after the commit, lost if the broker is down then); the outbox writes its row in the
 same transaction and hands the publish to a background thread. Lag is from the commit to
-``after_task_publish`` (the broker accepted the message). The relay's throughput is rows published and deleted per second by one relay.
+``after_task_publish`` (the broker accepted the message). The relay's throughput is rows published and
+deleted per second by one relay.
 """
 
 from __future__ import annotations
