@@ -11,6 +11,7 @@ class TracingAppConfig(AppConfig):
     def ready(self) -> None:
         from tracing_app import checks  # noqa: F401  (registers the system checks)
         from tracing_app.idempotency import checks as idempotency_checks  # noqa: F401  (its checks)
+        from tracing_app.outbox import checks as outbox_checks  # noqa: F401  (its checks)
         from tracing_app.traces import wiring
 
         wiring.connect()

@@ -119,3 +119,23 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, DEFAULTS, n=1)
     return f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(DEFAULTS))}."
+
+
+def positive_numbers(names: tuple[str, ...], check_id: str) -> list[CheckMessage]:
+    """An error for each of the ``TRACING_APP`` keys ``names`` that is not a positive number."""
+    messages: list[CheckMessage] = []
+    for name in names:
+        value = getattr(app_settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            messages.append(
+                Error(f"TRACING_APP[{name!r}] must be a positive number, not {value!r}.", id=check_id)
+            )
+    return messages
+
+
+def known_database(name: str, check_id: str) -> list[CheckMessage]:
+    """An error when the ``TRACING_APP`` key ``name`` names a database alias missing from DATABASES."""
+    alias = getattr(app_settings, name)
+    if alias in settings.DATABASES:
+        return []
+    return [Error(f"TRACING_APP[{name!r}] is {alias!r}, which is not in DATABASES.", id=check_id)]

@@ -13,6 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.utils.module_loading import import_string
 
+from tracing_app.checks import known_database, positive_numbers
 from tracing_app.conf import app_settings
 
 MIDDLEWARE_PATH = "tracing_app.idempotency.http.IdempotencyMiddleware"
@@ -29,15 +30,7 @@ _POSITIVE = (
 
 @register(Tags.compatibility)
 def check_idempotency_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    messages: list[CheckMessage] = []
-    database = app_settings.IDEMPOTENCY_DATABASE
-    if database not in settings.DATABASES:
-        messages.append(
-            Error(
-                f"TRACING_APP['IDEMPOTENCY_DATABASE'] is {database!r}, which is not in DATABASES.",
-                id="tracing_app.E401",
-            )
-        )
+    messages = known_database("IDEMPOTENCY_DATABASE", "tracing_app.E401")
     middleware = list(settings.MIDDLEWARE)
     if app_settings.IDEMPOTENCY_VIEWS and MIDDLEWARE_PATH not in middleware:
         messages.append(
@@ -57,14 +50,7 @@ def check_idempotency_settings(app_configs: Any = None, **kwargs: Any) -> list[C
                 id="tracing_app.W403",
             )
         )
-    for name in _POSITIVE:
-        value = getattr(app_settings, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            messages.append(
-                Error(
-                    f"TRACING_APP[{name!r}] must be a positive number, not {value!r}.", id="tracing_app.E404"
-                )
-            )
+    messages += positive_numbers(_POSITIVE, "tracing_app.E404")
     scope = app_settings.IDEMPOTENCY_SCOPE
     if isinstance(scope, str):
         try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
+from tracing_app.checks import known_database, positive_numbers
 from tracing_app.conf import app_settings
 from tracing_app.traces.retention import parse_duration
 
@@ -28,20 +28,6 @@ def check_trace_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         parse_duration(app_settings.TRACE_RETENTION)
     except ValueError as exc:
         errors.append(Error(f"TRACING_APP['TRACE_RETENTION'] is invalid: {exc}.", id="tracing_app.E501"))
-    if app_settings.TRACE_DATABASE not in settings.DATABASES:
-        errors.append(
-            Error(
-                f"TRACING_APP['TRACE_DATABASE'] names {app_settings.TRACE_DATABASE!r}, "
-                "which is not in DATABASES.",
-                id="tracing_app.E502",
-            )
-        )
-    for name in _POSITIVE:
-        value = getattr(app_settings, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors.append(
-                Error(
-                    f"TRACING_APP[{name!r}] must be a positive number, not {value!r}.", id="tracing_app.E503"
-                )
-            )
+    errors += known_database("TRACE_DATABASE", "tracing_app.E502")
+    errors += positive_numbers(_POSITIVE, "tracing_app.E503")
     return errors
