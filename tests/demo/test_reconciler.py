@@ -14,7 +14,6 @@ from kombu import Message
 from checkout_demo import tasks
 from checkout_demo.models import Order
 from tests.demo.conftest import make_order
-from tests.outbox.conftest import published  # noqa: F401  (the fixture)
 from tracing_app import recorder
 from tracing_app.celery import CORRELATION_HEADER
 from tracing_app.context import bind
@@ -53,7 +52,7 @@ def steps_of(message: Message) -> list[str]:
 
 
 @pytest.mark.usefixtures("catalog", "tracing")
-def test_each_stuck_order_is_resumed_from_its_state_under_its_own_id(published) -> None:  # noqa: F811
+def test_each_stuck_order_is_resumed_from_its_state_under_its_own_id(published) -> None:
     orders = {status: stuck(status) for status in (Status.PROCESSING, Status.RESERVED, Status.PAID)}
     resumed, messages = reconcile(published)
     assert resumed == 3
@@ -76,7 +75,7 @@ def test_each_stuck_order_is_resumed_from_its_state_under_its_own_id(published) 
 
 
 @pytest.mark.usefixtures("catalog", "tracing")
-def test_an_order_is_resumed_once_per_deadline_and_never_before_it(published) -> None:  # noqa: F811
+def test_an_order_is_resumed_once_per_deadline_and_never_before_it(published) -> None:
     late, recent = stuck(Status.RESERVED), stuck(Status.RESERVED, seconds=1)
     done = stuck(Status.CONFIRMED)
     assert reconcile(published)[0] == 1

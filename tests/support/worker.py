@@ -409,6 +409,11 @@ def publishing_to(broker_url: str, queue: str, result_backend: str | None = None
 def _drop_connections(app: Any) -> None:
     # The app caches its broker pool, producer pool and result backend on first use, and kombu keeps
     # the pools in a process-wide registry; a new broker or backend only takes effect once all are dropped.
+    # The outbox's sending thread holds a result backend of its own.
+    from tracing_app.outbox.enqueue import restart_sender, wait_for_sender
+
+    wait_for_sender()
+    restart_sender()
     pools.reset()
     app._pool = None
     amqp = app.__dict__.get("amqp")

@@ -96,31 +96,37 @@ class _Sender:
     """
 
     def __init__(self) -> None:
-        self._rows: SimpleQueue[OutboxMessage] = SimpleQueue()
-        self._lock = threading.Lock()
+        self._rows: SimpleQueue[OutboxMessage | None] = SimpleQueue()
         self._pid = 0
-        self._idle = threading.Event()
-        self._idle.set()
+        self._pending = 0
+        self._changed = threading.Condition()
 
     def submit(self, row: OutboxMessage) -> None:
-        if self._pid != os.getpid():
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._rows = SimpleQueue()
-                    threading.Thread(target=self._run, name="tracing-outbox-sender", daemon=True).start()
-                    self._pid = os.getpid()
-        self._idle.clear()
+        with self._changed:
+            if self._pid != os.getpid():
+                self._rows = SimpleQueue()
+                threading.Thread(
+                    target=self._run, args=(self._rows,), name="tracing-outbox-sender", daemon=True
+                ).start()
+                self._pid = os.getpid()
+            self._pending += 1
         self._rows.put(row)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every submitted row was handled (tests, and processes about to exit)."""
-        return self._idle.wait(timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: self._pending == 0, timeout)
 
-    def _run(self) -> None:
-        rows = self._rows
+    def restart(self) -> None:
+        """Let the current thread end; the next row starts a new one."""
+        with self._changed:
+            if self._pid == os.getpid():
+                self._rows.put(None)
+            self._pid = 0
+
+    def _run(self, rows: SimpleQueue[OutboxMessage | None]) -> None:
         failed_at = -math.inf
-        while True:
-            row = rows.get()
+        while (row := rows.get()) is not None:
             # After a failure the broker is left alone for a while: the relay takes these rows, and a row
             # is not sent by both (the relay locks what it sends; this thread does not).
             if time.monotonic() - failed_at >= app_settings.OUTBOX_RELAY_DELAY / 2 and not publish_committed(
@@ -130,7 +136,10 @@ class _Sender:
             if rows.empty():
                 # Idle: the connection follows CONN_MAX_AGE, as after a request.
                 close_old_connections()
-                self._idle.set()
+            with self._changed:
+                self._pending -= 1
+                self._changed.notify_all()
+        connections.close_all()
 
 
 _sender = _Sender()
@@ -146,6 +155,15 @@ def _publish_after_commit(row: OutboxMessage) -> None:
 def wait_for_sender(timeout: float = 10.0) -> bool:
     """Block until this process has handed every committed row to the broker (or given it to the relay)."""
     return _sender.wait_idle(timeout)
+
+
+def restart_sender() -> None:
+    """Publish the next committed rows from a new thread.
+
+    For a process whose Celery app changed broker or result backend after it first published: the
+    sending thread keeps Celery's per-thread result backend (used to set up chords), as any thread does.
+    """
+    _sender.restart()
 
 
 def publish_committed(row: OutboxMessage) -> bool:

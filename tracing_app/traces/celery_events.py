@@ -101,6 +101,18 @@ def on_publish_failed(
         mark_recorded(exception)
 
 
+def _emit_failed(ctx: Any, sender: Any, task_id: str | None, status: str, attributes: dict[str, Any]) -> None:
+    emit(
+        ctx,
+        "task.failed",
+        name=getattr(sender, "name", ""),
+        status=status,
+        duration_ms=_elapsed_ms(task_id),
+        attributes=attributes,
+        error=True,
+    )
+
+
 def on_task_requeued(
     sender: Any = None, task_id: str | None = None, exception: BaseException | None = None, **_: Any
 ) -> None:
@@ -109,15 +121,7 @@ def on_task_requeued(
         return
     attributes = describe_exception(exception)
     attributes["requeued"] = True
-    emit(
-        ctx,
-        "task.failed",
-        name=getattr(sender, "name", ""),
-        status="WORKER LOST",
-        duration_ms=_elapsed_ms(task_id),
-        attributes=attributes,
-        error=True,
-    )
+    _emit_failed(ctx, sender, task_id, "WORKER LOST", attributes)
     mark_recorded(exception)
 
 
@@ -201,15 +205,7 @@ def on_task_failure(
     retries = getattr(request, "retries", None)
     if retries:
         attributes["retries"] = retries
-    emit(
-        ctx,
-        "task.failed",
-        name=getattr(sender, "name", ""),
-        status="FAILURE",
-        duration_ms=_elapsed_ms(task_id),
-        attributes=attributes,
-        error=True,
-    )
+    _emit_failed(ctx, sender, task_id, "FAILURE", attributes)
     # Celery logs the same exception next ("Task ... raised unexpected"); that record is not stored again.
     mark_recorded(exception)
 

@@ -1,3 +1,5 @@
+"""``published``: publish through the real Celery/kombu path into kombu's in-process memory transport."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
