@@ -12,12 +12,14 @@ import pytest
 import requests
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connections
+from django.test import override_settings
 from django.test.testcases import LiveServerThread
 from django.utils import timezone
 
 from tests.idempotency.models import Effect
 from tests.idempotency.views import GATES, Gate
 from tests.support.waiting import wait_until
+from tracing_app.conf import app_settings
 from tracing_app.idempotency.models import IdempotencyRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.idempotency.urls")]
@@ -39,6 +41,18 @@ class WideBacklogServer(ThreadedWSGIServer):
 
 class ServerThread(LiveServerThread):
     server_class = WideBacklogServer
+
+
+@pytest.fixture(autouse=True)
+def one_api_client() -> Iterator[None]:
+    """Every request here is the same (anonymous) client, told apart by the scope function."""
+    with override_settings(
+        TRACING_APP={
+            **app_settings.user_settings(),
+            "IDEMPOTENCY_SCOPE": "tests.idempotency.scopes.api_client",
+        }
+    ):
+        yield
 
 
 @pytest.fixture
