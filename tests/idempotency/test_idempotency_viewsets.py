@@ -112,4 +112,3 @@ def test_idempotency_views_names_the_routers_routes(alice: User) -> None:
         # Reads pass through the router's view untouched.
         assert send("GET", "/unguarded-effects/", None, None).status_code == 200
     assert labels("routed") == 1
-
