@@ -110,6 +110,9 @@ DEFAULTS: dict[str, Any] = {
     # Celery workers: log handlers set up by `celery worker` write JSON lines (JsonFormatter). When False
     # they keep Celery's formatter; the correlation filter is added either way.
     "CELERY_JSON_LOGS": True,
+    # The project's own DRF exception handler (dotted path). tracing_app.rest.exception_handler calls it
+    # instead of DRF's and puts what it answers in the error envelope, its codes kept.
+    "DRF_EXCEPTION_HANDLER": None,
     # OpenTelemetry (tracing_app.otel): instrument Django and Celery at startup (AppConfig.ready()), with
     # the TracerProvider already configured or one built from the OTEL_* environment variables.
     "OTEL_ENABLED": False,

@@ -134,3 +134,16 @@ def test_error_page_in_chromium(live_server, chromium, caplog):
     assert button.text == "Copied"
     assert button.get_attribute("data-id") == shown
     save_screenshot(chromium, "error-page-404")
+
+
+def test_the_debug_technical_500_page_shows_the_id(quiet_client, settings):
+    settings.DEBUG = True
+    settings.DEFAULT_EXCEPTION_REPORTER = "tracing_app.debug.CorrelationIdExceptionReporter"
+    page = quiet_client.get("/boom/", headers={"Accept": "text/html"})
+    assert page.status_code == 500
+    assert "Traceback" in page.content.decode(), "Django's technical page, not handler500"
+    assert (
+        f"<strong>Correlation ID:</strong> <code>{page['X-Correlation-ID']}</code>" in page.content.decode()
+    )
+    text = quiet_client.get("/boom/", headers={"Accept": "text/plain"})
+    assert text.content.decode().startswith(f"Correlation ID: {text['X-Correlation-ID']}\n")
