@@ -31,9 +31,9 @@ context. The consumer step and :class:`TracedRequest` do the same in the worker'
 the "received" line and the worker-lost, time-limit and revoke paths. Eager tasks (``task_always_eager``,
 ``.apply()``) run as a child hop of the caller's transaction and hand the caller back its own context.
 
-Celery's logging setup signals add :class:`~tracing_app.logging.CorrelationIdFilter` (plus ``task_id``
-and ``task_name``) to the handlers ``celery worker`` installs and, with ``CELERY_JSON_LOGS`` (default
-on), :class:`~tracing_app.logging.JsonFormatter`, so Celery's own lines carry the ID too.
+Celery's logging setup signals hand the worker's handlers to :mod:`tracing_app.worker_logs`: the
+correlation and task filters on every handler, and one format per stream (JSON or text), so Celery's own
+lines carry the ID too.
 """
 
 from __future__ import annotations
@@ -44,17 +44,14 @@ from contextvars import Token
 from typing import Any
 
 from celery import Celery, bootsteps, signals
-from celery._state import get_current_task
-from celery.utils.log import get_multiprocessing_logger
 from celery.worker.request import Request
 from django.core.checks import CheckMessage, Tags, register
 from django.core.checks import Warning as CheckWarning
 
-from tracing_app import ids
-from tracing_app.conf import app_settings
+from tracing_app import ids, worker_logs
 from tracing_app.context import TraceContext, _current
-from tracing_app.logging import CorrelationIdFilter, JsonFormatter
 from tracing_app.sampling import is_sampled
+from tracing_app.worker_logs import TaskFilter, instrument_handlers  # noqa: F401  (public names, kept here)
 
 __all__ = [
     "CAUSATION_HEADER",
@@ -323,46 +320,15 @@ class TracingStrategies(bootsteps.StartStopStep):
                 strategies[name] = _traced_strategy(strategy)
 
 
-# -- worker logs ----------------------------------------------------------------------------------------
+# -- worker logs (tracing_app.worker_logs) ---------------------------------------------------------------
 
 
-class TaskFilter(logging.Filter):
-    """Adds ``task_id`` and ``task_name`` of the running task to worker records (the empty value outside)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        attrs = record.__dict__
-        if "task_id" not in attrs:
-            task = get_current_task()
-            request = task.request if task is not None else None
-            if request is None or request.id is None:
-                attrs["task_id"] = attrs["task_name"] = app_settings.LOG_EMPTY_VALUE
-            else:
-                attrs["task_id"] = request.id
-                attrs["task_name"] = task.name
-        return True
+def _on_after_setup_logger(**kwargs: Any) -> None:
+    worker_logs.after_setup_logger(**kwargs)
 
 
-def instrument_handlers(target: logging.Logger) -> None:
-    """Add the correlation and task filters, and per settings the JSON formatter, to ``target``'s handlers."""
-    json_logs = app_settings.CELERY_JSON_LOGS
-    for handler in target.handlers:
-        if not any(isinstance(f, CorrelationIdFilter) for f in handler.filters):
-            handler.addFilter(CorrelationIdFilter())
-        if not any(isinstance(f, TaskFilter) for f in handler.filters):
-            handler.addFilter(TaskFilter())
-        if json_logs:
-            handler.setFormatter(JsonFormatter())
-
-
-def _on_after_setup_logger(logger: logging.Logger | None = None, **kwargs: Any) -> None:
-    if logger is not None:
-        instrument_handlers(logger)
-    instrument_handlers(get_multiprocessing_logger())
-
-
-def _on_after_setup_task_logger(logger: logging.Logger | None = None, **kwargs: Any) -> None:
-    if logger is not None:
-        instrument_handlers(logger)
+def _on_after_setup_task_logger(**kwargs: Any) -> None:
+    worker_logs.after_setup_task_logger(**kwargs)
 
 
 # -- wiring ---------------------------------------------------------------------------------------------

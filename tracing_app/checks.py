@@ -11,7 +11,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from tracing_app.conf import DEFAULTS, app_settings
-from tracing_app.logging import CorrelationIdFilter
+from tracing_app.logging import CorrelationIdFilter, configured_class
 
 MIDDLEWARE_PATH = "tracing_app.middleware.CorrelationIdMiddleware"
 # RFC 9110 "token": the characters a header field name may use.
@@ -172,7 +172,11 @@ def check_logging(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     record it writes fails at run time ("--- Logging error ---", KeyError) instead of being logged."""
     config = getattr(settings, "LOGGING", None) or {}
     formatters = config.get("formatters") or {}
-    ours = {name for name, spec in (config.get("filters") or {}).items() if _is_our_filter(spec)}
+    ours = {
+        name
+        for name, spec in (config.get("filters") or {}).items()
+        if issubclass(configured_class(spec) or object, CorrelationIdFilter)
+    }
     messages: list[CheckMessage] = []
     for name, handler in (config.get("handlers") or {}).items():
         formatter = formatters.get(handler.get("formatter"), {})
@@ -189,18 +193,6 @@ def check_logging(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return messages
-
-
-def _is_our_filter(spec: Any) -> bool:
-    if not isinstance(spec, dict):
-        return False
-    factory = spec.get("()") or spec.get("class")
-    if isinstance(factory, str):
-        try:
-            factory = import_string(factory)
-        except ImportError:
-            return False
-    return isinstance(factory, type) and issubclass(factory, CorrelationIdFilter)
 
 
 def _suggest(key: str) -> str:
