@@ -147,3 +147,14 @@ def test_the_debug_technical_500_page_shows_the_id(quiet_client, settings):
     )
     text = quiet_client.get("/boom/", headers={"Accept": "text/plain"})
     assert text.content.decode().startswith(f"Correlation ID: {text['X-Correlation-ID']}\n")
+
+
+def test_the_debug_technical_500_page_in_chromium(live_server, chromium, settings):
+    settings.DEBUG = True
+    settings.DEFAULT_EXCEPTION_REPORTER = "tracing_app.debug.CorrelationIdExceptionReporter"
+    chromium.get(f"{live_server.url}/boom/")
+    shown = chromium.find_element("css selector", "#correlation-id code").text
+    assert ULID.fullmatch(shown)
+    summary = chromium.find_element("id", "summary").text
+    assert summary.index("Correlation ID:") < summary.index("RuntimeError")
+    save_screenshot(chromium, "debug-500-page")

@@ -146,3 +146,11 @@ def test_the_browsable_api_stays_and_shows_the_envelope(client):
     assert '"data": {' in shown
     assert f'"correlation_id": "{page["X-Correlation-ID"]}"' in shown
     assert body_and_id(client.get("/api/browsable/", headers={"Accept": "application/json"}))["data"]
+
+
+def test_the_browsable_api_page_in_chromium(live_server, chromium):
+    chromium.get(f"{live_server.url}/api/browsable/")
+    shown = chromium.find_element("css selector", ".response-info pre").text
+    body = json.loads(shown[shown.index("{") :])
+    assert body["data"] == {"sku": "A1", "quantity": 2}
+    assert ULID.fullmatch(body["meta"]["correlation_id"])
