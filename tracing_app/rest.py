@@ -30,6 +30,8 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from django.utils.module_loading import import_string
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
@@ -92,7 +94,12 @@ def _project_handler(path: str | None) -> Callable[[Exception, dict[str, Any]], 
 
 
 def _drf_error(exc: Exception, status: int) -> tuple[str, str, Any]:
-    """(code, message, details) of an exception as DRF describes it."""
+    """(code, message, details) of an exception as DRF describes it (Django's ``Http404`` and
+    ``PermissionDenied`` as the API exceptions DRF's handler turns them into)."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     if isinstance(exc, exceptions.ValidationError):
         return "invalid", "Invalid input.", exc.detail
     if isinstance(exc, exceptions.APIException):

@@ -154,3 +154,13 @@ def test_the_browsable_api_page_in_chromium(live_server, chromium):
     body = json.loads(shown[shown.index("{") :])
     assert body["data"] == {"sku": "A1", "quantity": 2}
     assert ULID.fullmatch(body["meta"]["correlation_id"])
+
+
+def test_djangos_404_raised_in_a_view_keeps_its_message(client):
+    response = client.get("/api/django-404/")
+    assert response.status_code == 404
+    assert body_and_id(response)["error"] == {
+        "code": "not_found",
+        "message": "No such thing.",
+        "details": None,
+    }

@@ -4,7 +4,7 @@ import asyncio
 import logging
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import path
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view
@@ -89,6 +89,11 @@ def api_manual_error(request):
 
 
 @api_view(["GET"])
+def api_django_404(request):
+    raise Http404("No such thing.")
+
+
+@api_view(["GET"])
 def api_quota(request):
     raise QuotaExceeded("Too many orders today.")
 
@@ -140,6 +145,7 @@ urlpatterns = [
     path("api/numbers/", NumbersView.as_view()),
     path("api/raw/", RawView.as_view()),
     path("api/quota/", api_quota),
+    path("api/django-404/", api_django_404),
     path("api/browsable/", BrowsableOrder.as_view()),
 ]
 
