@@ -2,10 +2,13 @@
 
 Three ways to guard a view's unsafe methods (``IDEMPOTENCY_METHODS``):
 
-- ``@idempotent`` on a plain Django view, or on a DRF view (``@idempotent`` above ``@api_view``, or
-  ``idempotent(MyAPIView.as_view())`` in a URLconf);
-- :class:`IdempotentAPIViewMixin` first in a DRF view's bases;
-- :class:`IdempotencyMiddleware` plus the ``IDEMPOTENCY_VIEWS`` setting, with no code change in the view.
+- ``@idempotent`` on a plain Django view, on a DRF view (``@idempotent`` above ``@api_view``, or
+  ``idempotent(MyAPIView.as_view())`` / ``idempotent(MyViewSet.as_view({...}))`` in a URLconf), or on
+  one ViewSet action (a method taking ``self``, with or without ``@action``);
+- :class:`IdempotentAPIViewMixin` first in a DRF view's bases: APIView, generic views, ViewSets (every
+  unsafe action a router maps);
+- :class:`IdempotencyMiddleware` plus the ``IDEMPOTENCY_VIEWS`` setting (URL names, a router's included,
+  or dotted paths), with no code change in the view.
 
 What a request gets:
 
