@@ -69,9 +69,20 @@ class PaymentInline(admin.StackedInline):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ["id", "status", "email", "total", "currency", "payment_method", "trace", "created_at"]
+    list_display = [
+        "id",
+        "status",
+        "customer",
+        "email",
+        "total",
+        "currency",
+        "payment_method",
+        "trace",
+        "created_at",
+    ]
     list_filter = ["status", "payment_method"]
-    search_fields = ["=id", "=correlation_id", "email"]
+    list_select_related = ["customer"]
+    search_fields = ["=id", "=correlation_id", "email", "customer__username"]
     inlines = [OrderLineInline, PaymentInline]
     readonly_fields = ["trace"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -58,6 +59,11 @@ class Order(models.Model):
     TERMINAL = frozenset({Status.CONFIRMED, Status.FAILED})
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Who placed it: the API shows a customer their own orders only. Empty for orders from before
+    # customers existed, which only staff see (in the admin).
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     email = models.EmailField()
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     total = models.DecimalField(**MONEY)

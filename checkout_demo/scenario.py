@@ -1,16 +1,17 @@
 """The scripted checkout scenarios: a real HTTP client of a running demo.
 
-Each scenario places an order with its own correlation ID (sent as ``X-Correlation-ID``, which the demo
+Each scenario places an order, as one of the demo's customers (an API token each), with its own
+correlation ID (sent as ``X-Correlation-ID``, which the demo
 trusts), starts checkout with a test payment method that makes the simulated gateway behave one way,
-then polls the order until it ends or the deadline passes. Nothing here touches the database: what it
-checks is what any client could see.
+then polls the order until it ends or the deadline passes; the other customer must not see the order
+(404). Nothing here touches the database: what it checks is what any client could see.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 @dataclass
 class Outcome:
     scenario: Scenario
+    customer: str = ""
     order: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -123,10 +125,12 @@ class Outcome:
 
 
 class DemoClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Token {token}"
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
@@ -153,27 +157,38 @@ def run_scenarios(
     deadline_seconds: float = 90.0,
     scenarios: Sequence[Scenario] = SCENARIOS,
     progress: Callable[[str], None] = lambda message: None,
+    *,
+    tokens: Mapping[str, str],
 ) -> list[Outcome]:
-    """Run every scenario at once against ``base_url`` and return how each ended."""
-    client = DemoClient(base_url)
-    stock_before = client.stock()
-    outcomes = [Outcome(scenario) for scenario in scenarios]
+    """Run every scenario at once against ``base_url``, the customers (username -> API token) taking
+    turns, and return how each ended."""
+    if len(tokens) < 2:
+        raise DemoUnreachable("The scenarios need two customers' API tokens; ./dev demo creates them.")
+    clients = {customer: DemoClient(base_url, token) for customer, token in tokens.items()}
+    customers = list(clients)
+    anyone = clients[customers[0]]
+    stock_before = anyone.stock()
+    outcomes = [
+        Outcome(scenario, customer=customers[index % len(customers)])
+        for index, scenario in enumerate(scenarios)
+    ]
     for outcome in outcomes:
-        _place(client, outcome)
-        progress(f"placed {outcome.scenario.name}: {outcome.status}")
-    _wait(client, [o for o in outcomes if o.order.get("id")], time.monotonic() + deadline_seconds, progress)
-    stock_after = client.stock()
+        others = [client for customer, client in clients.items() if customer != outcome.customer]
+        _place(clients[outcome.customer], others[0], outcome)
+        progress(f"placed {outcome.scenario.name} as {outcome.customer}: {outcome.status}")
+    _wait(clients, [o for o in outcomes if o.order.get("id")], time.monotonic() + deadline_seconds, progress)
+    stock_after = anyone.stock()
     for outcome in outcomes:
         if outcome.order:
             _check(outcome, stock_before, stock_after)
     return outcomes
 
 
-def _place(client: DemoClient, outcome: Outcome) -> None:
+def _place(client: DemoClient, other: DemoClient, outcome: Outcome) -> None:
     scenario = outcome.scenario
     correlation_id = new_id()
     body = {
-        "email": "customer@example.com",
+        "email": f"{outcome.customer}@example.com",
         "lines": [{"product": scenario.sku, "quantity": scenario.quantity}],
     }
     headers = {"Idempotency-Key": str(uuid.uuid4()), "X-Correlation-ID": correlation_id}
@@ -182,6 +197,9 @@ def _place(client: DemoClient, outcome: Outcome) -> None:
         outcome.problems.append(f"creating the order answered {created.status_code}: {created.text[:300]}")
         return
     outcome.order = client.data(created)
+    peek = other.call("GET", outcome.order["links"]["self"])
+    if peek.status_code != 404:
+        outcome.problems.append(f"another customer reading the order got {peek.status_code}; expected 404")
     if scenario.double_submit:
         again = client.call("POST", "/api/orders/", json=body, headers=headers)
         replayed = again.status_code == 201 and client.data(again)["id"] == outcome.order["id"]
@@ -215,11 +233,15 @@ def _place(client: DemoClient, outcome: Outcome) -> None:
 
 
 def _wait(
-    client: DemoClient, outcomes: list[Outcome], deadline: float, progress: Callable[[str], None]
+    clients: Mapping[str, DemoClient],
+    outcomes: list[Outcome],
+    deadline: float,
+    progress: Callable[[str], None],
 ) -> None:
     pending = [o for o in outcomes if o.status not in TERMINAL]
     while pending:
         for outcome in list(pending):
+            client = clients[outcome.customer]
             outcome.order = client.data(client.call("GET", outcome.order["links"]["self"]))
             if outcome.status in TERMINAL:
                 pending.remove(outcome)

@@ -77,6 +77,7 @@ class OrderCreateSerializer(serializers.Serializer):
         for line in lines:
             total = total + line["product"].unit_price * line["quantity"]
         order = Order.objects.create(
+            customer=validated_data.get("customer"),
             email=validated_data["email"],
             currency=currency,
             total=total.amount,

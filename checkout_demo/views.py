@@ -9,10 +9,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import APIException
 from rest_framework.fields import BooleanField
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,8 +56,21 @@ class OrderPagination(PageNumberPagination):
         return super().get_page_size(request)
 
 
-def orders() -> QuerySet[Order]:
-    return Order.objects.select_related("payment", "shipment").prefetch_related("lines__product")
+def orders(customer: Any) -> QuerySet[Order]:
+    """The orders ``customer`` placed: nobody reads another customer's orders through the API."""
+    return (
+        Order.objects.filter(customer=customer)
+        .select_related("payment", "shipment")
+        .prefetch_related("lines__product")
+    )
+
+
+class CustomerView:
+    """Orders belong to a customer: requests authenticate with the customer's API token
+    (``Authorization: Token <key>``) or a logged-in session."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
 
 
 class ProductList(generics.ListAPIView):
@@ -88,7 +103,7 @@ IDEMPOTENT_REPLAYED = OpenApiParameter(
 )
 
 
-class OrderListCreate(IdempotentAPIViewMixin, generics.ListCreateAPIView):
+class OrderListCreate(IdempotentAPIViewMixin, CustomerView, generics.ListCreateAPIView):
     """GET lists orders; POST creates one, once per Idempotency-Key (repeats replay the first answer)."""
 
     idempotency = IdempotencyOptions(required=True)
@@ -97,9 +112,9 @@ class OrderListCreate(IdempotentAPIViewMixin, generics.ListCreateAPIView):
     serializer_class = OrderSerializer
 
     def get_queryset(self) -> QuerySet[Order]:
-        return orders()
+        return orders(self.request.user)
 
-    @extend_schema(summary="List orders, newest first (paginated)")
+    @extend_schema(summary="List your orders, newest first (paginated)")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -119,25 +134,25 @@ class OrderListCreate(IdempotentAPIViewMixin, generics.ListCreateAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         incoming = OrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        order = orders().get(pk=incoming.save().pk)
+        order = orders(request.user).get(pk=incoming.save(customer=request.user).pk)
         location = reverse("checkout_demo:order-detail", args=[order.pk])
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers={"Location": location}
         )
 
 
-class OrderDetail(generics.RetrieveAPIView):
+class OrderDetail(CustomerView, generics.RetrieveAPIView):
     serializer_class = OrderSerializer
 
     def get_queryset(self) -> QuerySet[Order]:
-        return orders()
+        return orders(self.request.user)
 
-    @extend_schema(summary="An order: status, correlation ID, lines, payment, shipment, failure")
+    @extend_schema(summary="One of your orders: status, correlation ID, lines, payment, shipment, failure")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
-class OrderCheckout(APIView):
+class OrderCheckout(CustomerView, APIView):
     parser_classes = [BoundedJSONParser]
 
     @extend_schema(
@@ -158,7 +173,7 @@ class OrderCheckout(APIView):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        order = get_object_or_404(Order, pk=pk)
+        order = get_object_or_404(orders(request.user), pk=pk)
         incoming = CheckoutSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
@@ -167,4 +182,6 @@ class OrderCheckout(APIView):
             )
         except saga.CheckoutNotAllowed as exc:
             raise CheckoutConflict(f"Checkout already started; the order is {exc.status}.") from exc
-        return Response(OrderSerializer(orders().get(pk=order.pk)).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            OrderSerializer(orders(request.user).get(pk=order.pk)).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -31,9 +31,9 @@ context. The consumer step and :class:`TracedRequest` do the same in the worker'
 the "received" line and the worker-lost, time-limit and revoke paths. Eager tasks (``task_always_eager``,
 ``.apply()``) run as a child hop of the caller's transaction and hand the caller back its own context.
 
-Celery's logging setup signals add :class:`~tracing_app.logging.CorrelationIdFilter` (plus ``task_id``
-and ``task_name``) to the handlers ``celery worker`` installs and, with ``CELERY_JSON_LOGS`` (default
-on), :class:`~tracing_app.logging.JsonFormatter`, so Celery's own lines carry the ID too.
+Celery's logging setup signals hand the worker's handlers to :mod:`tracing_app.worker_logs`: the
+correlation and task filters on every handler, and one format per stream (JSON or text), so Celery's own
+lines carry the ID too.
 """
 
 from __future__ import annotations
@@ -45,21 +45,18 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from celery import Celery, bootsteps, signals
-from celery._state import get_current_task
 from celery.app.amqp import AMQP
 from celery.exceptions import WorkerLostError
-from celery.utils.log import get_multiprocessing_logger
 from celery.worker.request import Request
 from django.core.checks import CheckMessage, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.dispatch import Signal
 
-from tracing_app import ids
-from tracing_app.conf import app_settings
+from tracing_app import ids, worker_logs
 from tracing_app.context import TraceContext, _current
-from tracing_app.logging import CorrelationIdFilter, JsonFormatter
 from tracing_app.outbox.worker import OutboxRelayStep
 from tracing_app.sampling import is_sampled
+from tracing_app.worker_logs import TaskFilter, instrument_handlers  # noqa: F401  (public names, kept here)
 
 __all__ = [
     "CAUSATION_HEADER",
@@ -109,11 +106,6 @@ task_requeued = Signal()
 
 # Set while a publisher that keeps its messages (the outbox) sends: a failure is then deferred, not lost.
 _publish_deferred: ContextVar[bool] = ContextVar("tracing_app.celery.publish_deferred", default=False)
-# The task whose callbacks the worker's main process runs (received, failure, time limit, revoke lines):
-# there Celery has no current task, so worker records would lack the task ID.
-_main_process_task: ContextVar[tuple[str, str] | None] = ContextVar(
-    "tracing_app.celery.main_process_task", default=None
-)
 
 
 def write_headers(headers: MutableMapping[str, Any], ctx: TraceContext) -> None:
@@ -303,11 +295,11 @@ def _on_task_postrun(task: Any = None, **kwargs: Any) -> None:
 def _main_process_hop(headers: Mapping[str, Any], task_id: str, task_name: str) -> Iterator[None]:
     """Run a main-process callback in the task's transaction, with its task ID for the log lines."""
     token = _current.set(read_headers(headers, hop_id=task_id, parent_id=headers.get("parent_id")))
-    task_token = _main_process_task.set((task_id, task_name))
+    task_token = worker_logs.main_process_task.set((task_id, task_name))
     try:
         yield
     finally:
-        _main_process_task.reset(task_token)
+        worker_logs.main_process_task.reset(task_token)
         _current.reset(token)
 
 
@@ -395,50 +387,15 @@ def _uses_default_request(task: Any) -> bool:
     return task.Request in (Request, "celery.worker.request:Request")
 
 
-# -- worker logs ----------------------------------------------------------------------------------------
+# -- worker logs (tracing_app.worker_logs) ---------------------------------------------------------------
 
 
-class TaskFilter(logging.Filter):
-    """Adds ``task_id`` and ``task_name`` of the running task to worker records (the empty value outside)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        attrs = record.__dict__
-        if "task_id" not in attrs:
-            task = get_current_task()
-            request = task.request if task is not None else None
-            if request is not None and request.id is not None:
-                attrs["task_id"] = request.id
-                attrs["task_name"] = task.name
-            else:
-                hop = _main_process_task.get()
-                if hop is None:
-                    attrs["task_id"] = attrs["task_name"] = app_settings.LOG_EMPTY_VALUE
-                else:
-                    attrs["task_id"], attrs["task_name"] = hop
-        return True
+def _on_after_setup_logger(**kwargs: Any) -> None:
+    worker_logs.after_setup_logger(**kwargs)
 
 
-def instrument_handlers(target: logging.Logger) -> None:
-    """Add the correlation and task filters, and per settings the JSON formatter, to ``target``'s handlers."""
-    json_logs = app_settings.CELERY_JSON_LOGS
-    for handler in target.handlers:
-        if not any(isinstance(f, CorrelationIdFilter) for f in handler.filters):
-            handler.addFilter(CorrelationIdFilter())
-        if not any(isinstance(f, TaskFilter) for f in handler.filters):
-            handler.addFilter(TaskFilter())
-        if json_logs:
-            handler.setFormatter(JsonFormatter())
-
-
-def _on_after_setup_logger(logger: logging.Logger | None = None, **kwargs: Any) -> None:
-    if logger is not None:
-        instrument_handlers(logger)
-    instrument_handlers(get_multiprocessing_logger())
-
-
-def _on_after_setup_task_logger(logger: logging.Logger | None = None, **kwargs: Any) -> None:
-    if logger is not None:
-        instrument_handlers(logger)
+def _on_after_setup_task_logger(**kwargs: Any) -> None:
+    worker_logs.after_setup_task_logger(**kwargs)
 
 
 # -- wiring ---------------------------------------------------------------------------------------------

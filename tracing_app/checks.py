@@ -8,8 +8,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from tracing_app.conf import DEFAULTS, app_settings
+from tracing_app.logging import CorrelationIdFilter, configured_class
 
 MIDDLEWARE_PATH = "tracing_app.middleware.CorrelationIdMiddleware"
 # RFC 9110 "token": the characters a header field name may use.
@@ -114,6 +116,83 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             )
         ]
     return []
+
+
+REST_HANDLER = "tracing_app.rest.exception_handler"
+REST_RENDERER = "tracing_app.rest.EnvelopeJSONRenderer"
+FILTER_PATH = "tracing_app.logging.CorrelationIdFilter"
+# The record fields CorrelationIdFilter adds, as %-, {- or $-style format fields.
+_FILTER_FIELDS = re.compile(
+    r"%\((correlation_id|causation_id|trace_id|span_id)\)"
+    r"|\{(correlation_id|causation_id|trace_id|span_id)[}:!]"
+    r"|\$\{?(correlation_id|causation_id|trace_id|span_id)\b"
+)
+
+
+@register(Tags.compatibility)
+def check_rest_framework(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    rest = getattr(settings, "REST_FRAMEWORK", None) or {}
+    handler = rest.get("EXCEPTION_HANDLER")
+    messages: list[CheckMessage] = []
+    if REST_RENDERER in rest.get("DEFAULT_RENDERER_CLASSES", ()) and handler not in (None, REST_HANDLER):
+        messages.append(
+            Warning(
+                f"REST_FRAMEWORK['EXCEPTION_HANDLER'] is {handler!r}, not {REST_HANDLER!r}: with the "
+                "envelope renderer its error bodies are wrapped as details of a generic error, and DRF's "
+                "error codes are lost.",
+                hint=f"Set it to {REST_HANDLER!r} and name yours in TRACING_APP['DRF_EXCEPTION_HANDLER']: "
+                "it is called instead of DRF's, and its codes are kept.",
+                id="tracing_app.W012",
+            )
+        )
+    own = app_settings.DRF_EXCEPTION_HANDLER
+    if own == REST_HANDLER:
+        messages.append(
+            Error(
+                f"TRACING_APP['DRF_EXCEPTION_HANDLER'] names {REST_HANDLER!r} itself.",
+                hint="Name the project's own handler, or leave it unset for DRF's.",
+                id="tracing_app.E013",
+            )
+        )
+    elif own:
+        try:
+            import_string(own)
+        except ImportError as exc:
+            messages.append(
+                Error(
+                    f"TRACING_APP['DRF_EXCEPTION_HANDLER'] cannot be imported: {exc}.", id="tracing_app.E013"
+                )
+            )
+    return messages
+
+
+@register(Tags.compatibility)
+def check_logging(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A LOGGING handler whose format names the filter's fields must have the filter: without it every
+    record it writes fails at run time ("--- Logging error ---", KeyError) instead of being logged."""
+    config = getattr(settings, "LOGGING", None) or {}
+    formatters = config.get("formatters") or {}
+    ours = {
+        name
+        for name, spec in (config.get("filters") or {}).items()
+        if issubclass(configured_class(spec) or object, CorrelationIdFilter)
+    }
+    messages: list[CheckMessage] = []
+    for name, handler in (config.get("handlers") or {}).items():
+        formatter = formatters.get(handler.get("formatter"), {})
+        fields = _FILTER_FIELDS.search(str(formatter.get("format") or formatter.get("fmt") or ""))
+        if fields and not ours.intersection(handler.get("filters") or ()):
+            field = next(group for group in fields.groups() if group)
+            messages.append(
+                Error(
+                    f"LOGGING handler {name!r} formats {field!r} (formatter "
+                    f"{handler.get('formatter')!r}) but lacks the correlation filter: each record it "
+                    'writes fails with "--- Logging error ---".',
+                    hint=f'Define a filter {{"()": "{FILTER_PATH}"}}; list it in the handler\'s "filters".',
+                    id="tracing_app.E014",
+                )
+            )
+    return messages
 
 
 def _suggest(key: str) -> str:

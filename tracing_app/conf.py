@@ -107,9 +107,13 @@ DEFAULTS: dict[str, Any] = {
         "django.middleware.security.SecurityMiddleware",
         "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware",
     ),
-    # Celery workers: log handlers set up by `celery worker` write JSON lines (JsonFormatter). When False
-    # they keep Celery's formatter; the correlation filter is added either way.
-    "CELERY_JSON_LOGS": True,
+    # Celery workers write one format per stream (tracing_app.worker_logs): True, JSON lines on every
+    # handler; False, text (Celery's lines keep Celery's format, with the correlation ID added); None,
+    # JSON when LOGGING formats with JsonFormatter, else text. The filters are added either way.
+    "CELERY_JSON_LOGS": None,
+    # The project's own DRF exception handler (dotted path). tracing_app.rest.exception_handler calls it
+    # instead of DRF's and puts what it answers in the error envelope, its codes kept.
+    "DRF_EXCEPTION_HANDLER": None,
     # Transactional outbox (tracing_app.outbox). Database holding the outbox table: send_on_commit()
     # must run inside a transaction on it for the message to commit with the data.
     "OUTBOX_DATABASE": "default",

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 from tracing_app.conf import app_settings
 from tracing_app.context import _current
 
@@ -101,3 +104,26 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and key not in data:
                 data[key] = value
         return json.dumps(data, default=str, ensure_ascii=True)
+
+
+def configured_class(spec: Any) -> type | None:
+    """The class a ``LOGGING`` filter or formatter entry builds (its ``"()"`` or ``"class"``), or None."""
+    if not isinstance(spec, dict):
+        return None
+    factory = spec.get("()") or spec.get("class")
+    if isinstance(factory, str):
+        try:
+            factory = import_string(factory)
+        except ImportError:
+            return None
+    return factory if isinstance(factory, type) else None
+
+
+def logging_writes_json() -> bool:
+    """Whether the project's ``LOGGING`` formats with :class:`JsonFormatter` (or a subclass)."""
+    formatters = (getattr(settings, "LOGGING", None) or {}).get("formatters") or {}
+    return any(
+        issubclass(found, JsonFormatter)
+        for found in map(configured_class, formatters.values())
+        if found is not None
+    )

@@ -79,7 +79,10 @@ class CorrelationIdMiddleware:
                 logger.info(
                     "Rejected incoming correlation ID %s",
                     ids.safe_repr(incoming),
-                    extra={"correlation_id": ctx.correlation_id, "causation_id": None},
+                    extra={
+                        "correlation_id": ctx.correlation_id,
+                        "causation_id": app_settings.LOG_EMPTY_VALUE,
+                    },
                 )
             elif app_settings.TRUST_INCOMING:
                 ctx.correlation_id = incoming

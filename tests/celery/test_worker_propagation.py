@@ -96,6 +96,8 @@ def test_plain_task_and_celerys_own_lines(worker: CeleryProcess, started: Starte
     received = celery_lines(worker, task_id, "celery.worker.strategy", "received")
     succeeded = celery_lines(worker, task_id, "celery.app.trace", "succeeded")
     assert received["correlation_id"] == succeeded["correlation_id"] == started.correlation_id
+    assert received["task_id"] == succeeded["task_id"] == task_id
+    assert received["task_name"] == "tests.taskapp.tasks.record"
     assert received["process"] != record["process"], "prefork: received in the main process, run in a child"
 
 

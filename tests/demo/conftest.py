@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from checkout_demo.catalog import seed_products
+from checkout_demo.customers import ensure_customers
 from checkout_demo.models import (
     GatewayCall,
     GatewayCharge,
@@ -28,16 +30,34 @@ def catalog(db):
 
 
 @pytest.fixture
-def api():
-    return APIClient()
+def customers(db, tmp_path):
+    """The demo customers' API tokens, username -> key, as ``rundemo`` creates them."""
+    return ensure_customers(tmp_path)
+
+
+def client_of(token: str) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return api
+
+
+@pytest.fixture
+def api(customers):
+    """The API as the customer "ada"."""
+    return client_of(customers["ada"])
 
 
 def make_order(
-    *lines: tuple[str, int], status: str = Order.Status.PENDING, method: str = "pm_card_ok"
+    *lines: tuple[str, int],
+    status: str = Order.Status.PENDING,
+    method: str = "pm_card_ok",
+    customer: str = "ada",
 ) -> Order:
-    """An order for ``(sku, quantity)`` lines, written straight to the database."""
+    """An order of ``customer`` (a username) for ``(sku, quantity)`` lines, written straight to the
+    database."""
     products = [(Product.objects.get(sku=sku), quantity) for sku, quantity in lines]
     order = Order.objects.create(
+        customer=User.objects.filter(username=customer).first(),
         email="buyer@example.com",
         currency=products[0][0].currency,
         total=sum((p.price * q for p, q in products), Decimal(0)),

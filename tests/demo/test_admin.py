@@ -43,3 +43,12 @@ def test_orders_cannot_be_edited_in_the_admin(admin_client, order):
     assert response.status_code == 403
     assert Order.objects.get().status == Order.Status.CONFIRMED
     assert admin_client.get("/admin/checkout_demo/order/add/").status_code == 403
+
+
+def test_staff_see_every_customers_orders_with_the_customer(admin_client, customers, catalog):
+    mine, theirs = make_order(("MUG-01", 1), customer="ada"), make_order(("MUG-01", 1), customer="grace")
+    listing = admin_client.get("/admin/checkout_demo/order/").content.decode()
+    for order, customer in ((mine, "ada"), (theirs, "grace")):
+        row = listing[listing.index(f"/admin/checkout_demo/order/{order.pk}/change/") :].split("</tr>")[0]
+        assert f">{customer}</td>" in row.split("field-customer", 1)[1]
+    assert "grace" in admin_client.get("/admin/checkout_demo/order/?q=grace").content.decode()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
 
 from checkout_demo.models import Order, Product
-from tests.demo.conftest import make_order, snapshot
+from tests.demo.conftest import client_of, make_order, snapshot
 from tracing_app.idempotency.models import IdempotencyRecord
 
 ORDER = {
@@ -287,3 +288,40 @@ def test_the_idempotency_record_keeps_the_order_correlation_id(api, catalog):
     record = IdempotencyRecord.objects.get()
     assert record.correlation_id == response["X-Correlation-ID"]
     assert Product.objects.get(sku="MUG-01").stock == 500  # creating an order reserves nothing yet
+
+
+def test_the_order_api_is_for_customers_only(catalog):
+    anonymous = APIClient()
+    assert_error(create(anonymous), 401, "not_authenticated", "credentials were not provided")
+    assert_error(anonymous.get("/api/orders/"), 401, "not_authenticated", "credentials were not provided")
+    assert assert_envelope(anonymous.get("/api/products/"))["data"], "the catalogue stays public"
+    assert not Order.objects.exists()
+
+
+def test_a_customer_sees_only_their_own_orders(api, customers, catalog):
+    mine = assert_envelope(create(api))["data"]
+    grace = client_of(customers["grace"])
+    theirs = assert_envelope(create(grace, {**ORDER, "email": "grace@example.com"}))["data"]
+    assert [order["id"] for order in assert_envelope(api.get("/api/orders/"))["data"]["results"]] == [
+        mine["id"]
+    ]
+    assert [o["id"] for o in assert_envelope(grace.get("/api/orders/"))["data"]["results"]] == [theirs["id"]]
+    assert_error(grace.get(f"/api/orders/{mine['id']}/"), 404, "not_found", "No Order matches")
+    refused = grace.post(
+        f"/api/orders/{mine['id']}/checkout/", {"payment_method": "pm_card_ok"}, format="json"
+    )
+    assert_error(refused, 404, "not_found", "No Order matches")
+    assert Order.objects.get(pk=mine["id"]).status == Order.Status.PENDING
+    assert Order.objects.get(pk=mine["id"]).customer.username == "ada"
+
+
+def test_customers_using_the_same_key_get_their_own_orders(api, customers, catalog):
+    """Idempotency keys are kept per customer: the same key and body make one order each."""
+    grace = client_of(customers["grace"])
+    mine = create(api, key="same-key")
+    theirs = create(grace, key="same-key")
+    assert mine.status_code == theirs.status_code == 201
+    assert "Idempotent-Replayed" not in theirs
+    assert theirs.json()["data"]["id"] != mine.json()["data"]["id"]
+    assert create(api, key="same-key")["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from checkout_demo.catalog import SEED_PRODUCTS, seed_products
+from checkout_demo.customers import ensure_customers
 from checkout_demo.models import GatewayCall, GatewayCharge, Notification, Order, Payment, Product
 from checkout_demo.scenario import DemoClient, run_scenarios
 from tests.support.waiting import wait_until
@@ -27,12 +28,14 @@ SAGA_TASKS = {
 }
 
 
-def test_the_scenarios_end_right_on_postgresql_and_rabbitmq(live_server, rabbitmq_url):
+def test_the_scenarios_end_right_on_postgresql_and_rabbitmq(live_server, rabbitmq_url, tmp_path):
     seed_products()
+    tokens = ensure_customers(tmp_path)
     with run_worker(rabbitmq_url, concurrency=2) as worker:
-        outcomes = run_scenarios(live_server.url, deadline_seconds=120)
+        outcomes = run_scenarios(live_server.url, deadline_seconds=120, tokens=tokens)
         assert [(o.scenario.name, o.problems) for o in outcomes if not o.ok] == []
-        unlinked = checkout_without_the_correlation_header(live_server.url)
+        assert {o.customer for o in outcomes} == set(tokens)
+        unlinked = checkout_without_the_correlation_header(live_server.url, tokens["ada"])
         # Customers hear about every order; the notification is the saga's last task.
         wait_until(
             lambda: Notification.objects.count() == len(outcomes) + 1, timeout=30, what="the notifications"
@@ -42,6 +45,8 @@ def test_the_scenarios_end_right_on_postgresql_and_rabbitmq(live_server, rabbitm
     orders = {o.scenario.name: Order.objects.get(pk=o.order["id"]) for o in outcomes}
     orders["checkout without the header"] = unlinked
     assert Order.objects.count() == len(orders)  # the double submit made one order
+    for outcome in outcomes:
+        assert orders[outcome.scenario.name].customer.username == outcome.customer
 
     for name, order in orders.items():
         succeeded = GatewayCharge.objects.filter(reference=f"order-{order.pk}", status="succeeded").count()
@@ -94,9 +99,9 @@ def test_the_scenarios_end_right_on_postgresql_and_rabbitmq(live_server, rabbitm
     assert {r["correlation_id"] for r in saga_lines} <= order_ids
 
 
-def checkout_without_the_correlation_header(base_url: str) -> Order:
+def checkout_without_the_correlation_header(base_url: str, token: str) -> Order:
     """A client that never sends X-Correlation-ID: the saga still runs under the order's ID."""
-    client = DemoClient(base_url)
+    client = DemoClient(base_url, token)
     body = {"email": "plain@example.com", "lines": [{"product": "MUG-01", "quantity": 1}]}
     created = client.data(
         client.call("POST", "/api/orders/", json=body, headers={"Idempotency-Key": "plain-1"})

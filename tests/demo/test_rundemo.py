@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from checkout_demo.customers import CUSTOMERS, TOKENS_FILE, saved_tokens
 from checkout_demo.scenario import run_scenarios
 from tests.support.waiting import wait_until
 
@@ -110,7 +111,9 @@ def test_rundemo_serves_the_scenarios_then_stops_on_ctrl_c(demo, tmp_path):
     assert "beat: Starting" in run.text()
     assert list(tmp_path.glob("celerybeat-schedule*"))
 
-    outcomes = run_scenarios(f"http://127.0.0.1:{port}", deadline_seconds=90)
+    tokens = saved_tokens(run.output.parent / TOKENS_FILE)
+    assert set(tokens) == set(CUSTOMERS)
+    outcomes = run_scenarios(f"http://127.0.0.1:{port}", deadline_seconds=90, tokens=tokens)
     assert [(o.scenario.name, o.problems) for o in outcomes if not o.ok] == []
 
     os.kill(run.process.pid, signal.SIGINT)

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
+from tests.idempotency.conftest import visitor
 from tests.idempotency.models import Effect
 from tests.idempotency.test_idempotency_http import (  # noqa: F401  (collected here again)
     TestConfiguredViews,
@@ -64,10 +65,16 @@ def test_a_repeat_does_not_wait_for_the_write_lock_of_the_running_attempt() -> N
     locked" after the timeout)."""
     gate = GATES["held"] = Gate()
     data = {"label": "held", "outcome": "block"}
+    session = visitor().cookies
+
+    def same_visitor() -> Client:
+        client = Client()
+        client.cookies = session
+        return client
 
     def first_attempt() -> Any:
         try:
-            return post(Client(), "/plain/", data, "held-key")
+            return post(same_visitor(), "/plain/", data, "held-key")
         finally:
             connections.close_all()
 
@@ -75,7 +82,7 @@ def test_a_repeat_does_not_wait_for_the_write_lock_of_the_running_attempt() -> N
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(first_attempt)
             assert gate.entered.wait(30)
-            repeat = post(Client(), "/plain/", data, "held-key")
+            repeat = post(same_visitor(), "/plain/", data, "held-key")
             assert repeat.status_code == 409
             assert repeat.json()["error"]["code"] == "idempotency_request_in_progress"
             gate.release.set()
@@ -84,6 +91,6 @@ def test_a_repeat_does_not_wait_for_the_write_lock_of_the_running_attempt() -> N
         gate.release.set()
         del GATES["held"]
     assert original.status_code == 201
-    replay = post(Client(), "/plain/", data, "held-key")
+    replay = post(same_visitor(), "/plain/", data, "held-key")
     assert replay.content == original.content
     assert Effect.objects.filter(label="held").count() == 1

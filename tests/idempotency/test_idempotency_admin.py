@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tracing_app.idempotency.models import IdempotencyRecord
+from tracing_app.ids import minted_at, new_id
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +76,15 @@ def test_anonymous_and_non_staff_see_nothing(client: Client) -> None:
     response = client.get(CHANGELIST)
     assert response.status_code == 302
     assert b"order-1" not in response.content
+
+
+def test_the_mint_time_of_the_first_requests_id_is_shown(staff: Client) -> None:
+    def shown(record: IdempotencyRecord) -> str:
+        page = staff.get(f"{CHANGELIST}{record.pk}/change/").content.decode()
+        field = re.search(r'field-correlation_id_minted.*?<div class="readonly">(.*?)</div>', page, re.S)
+        assert field is not None
+        return field.group(1).strip()
+
+    minted = make("order-minted", new_id())
+    assert shown(minted) == minted_at(minted.correlation_id).isoformat(timespec="milliseconds")
+    assert shown(make("order-token", "upstream-request-7")) == "-"

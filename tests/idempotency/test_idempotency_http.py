@@ -13,6 +13,7 @@ from django.db import connections
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory, override_settings
 
+from tests.idempotency.conftest import visitor
 from tests.idempotency.models import Effect
 from tracing_app import recorder
 from tracing_app.conf import app_settings
@@ -145,14 +146,29 @@ def test_another_users_key_never_replays_their_response(alice: User, bob: User) 
     assert post(as_alice, "/plain/", data, "same-key")["Idempotent-Replayed"] == "true"
 
 
-def test_anonymous_clients_are_scoped_by_address(client: Client) -> None:
+def test_anonymous_clients_behind_one_address_never_share_a_key_space() -> None:
+    """Two visitors behind one proxy send the same key and body: each gets its own response."""
     data = {"label": "anon"}
-    assert post(client, "/plain/", data, "anon-key", REMOTE_ADDR="10.0.0.1").status_code == 201
-    elsewhere = post(client, "/plain/", data, "anon-key", REMOTE_ADDR="10.0.0.2")
-    assert "Idempotent-Replayed" not in elsewhere
-    same_place = post(client, "/plain/", data, "anon-key", REMOTE_ADDR="10.0.0.1")
-    assert same_place["Idempotent-Replayed"] == "true"
+    first, second = visitor(), visitor()
+    mine = post(first, "/plain/", data, "anon-key", REMOTE_ADDR="10.0.0.1")
+    theirs = post(second, "/plain/", data, "anon-key", REMOTE_ADDR="10.0.0.1")
+    assert mine.status_code == theirs.status_code == 201
+    assert "Idempotent-Replayed" not in theirs
+    assert theirs.json()["effect"] != mine.json()["effect"]
+    again = post(first, "/plain/", data, "anon-key", REMOTE_ADDR="10.0.0.2")
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["effect"] == mine.json()["effect"]
     assert effects("anon") == 2
+
+
+def test_an_anonymous_key_without_a_session_is_refused() -> None:
+    refused = post(Client(), "/plain/", {"label": "no-session"}, "lonely-key")
+    assert refused.status_code == 400
+    assert error_code(refused) == "idempotency_client_unknown"
+    assert effects("no-session") == 0
+    assert not IdempotencyRecord.objects.exists()
+    # Without a key the view runs as it always did.
+    assert post(Client(), "/plain/", {"label": "no-session"}, None).status_code == 201
 
 
 def test_scope_setting_names_the_client(client: Client) -> None:
@@ -236,7 +252,8 @@ def test_server_errors_are_not_stored_and_their_writes_roll_back(client: Client)
 
 
 def test_an_exception_releases_the_key_and_rolls_back() -> None:
-    client = Client(raise_request_exception=False)
+    client = visitor()
+    client.raise_request_exception = False
     response = post(client, "/plain/", {"label": "raised", "outcome": "raise"}, "k-raise")
     assert response.status_code == 500
     assert effects("raised") == 0
@@ -293,7 +310,8 @@ def test_a_streamed_response_is_not_kept_for_replay(client: Client) -> None:
 
 
 def test_multipart_form_already_read_by_csrf_middleware() -> None:
-    client = Client(enforce_csrf_checks=True)
+    client = visitor()
+    client.handler.enforce_csrf_checks = True
     request = RequestFactory().get("/")
     token = get_token(request)
     client.cookies["csrftoken"] = request.META["CSRF_COOKIE"]

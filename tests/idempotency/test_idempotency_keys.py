@@ -11,9 +11,10 @@ from django.test import RequestFactory
 from tracing_app.idempotency.keys import call_fingerprint, principal_scope, record_key, request_fingerprint
 
 
-def request(user: object = None, tenant: object = None, address: str = "10.1.2.3") -> object:
-    built = RequestFactory().post("/", REMOTE_ADDR=address)
+def request(user: object = None, tenant: object = None, session: str | None = None) -> object:
+    built = RequestFactory().post("/", REMOTE_ADDR="10.1.2.3")
     built.user = user or AnonymousUser()
+    built.session = SimpleNamespace(session_key=session)
     if tenant is not None:
         built.tenant = tenant
     return built
@@ -43,15 +44,16 @@ def test_each_part_of_a_key_matters() -> None:
     ("kwargs", "scope"),
     [
         ({"user": SimpleNamespace(is_authenticated=True, pk=7)}, "user:7"),
-        ({}, "anonymous:10.1.2.3"),
+        ({"session": "s3ss10n"}, "session:s3ss10n"),
+        ({}, None),
         (
             {"tenant": SimpleNamespace(pk="acme"), "user": SimpleNamespace(is_authenticated=True, pk=7)},
             "tenant:acme/user:7",
         ),
-        ({"tenant": "acme"}, "tenant:acme/anonymous:10.1.2.3"),
+        ({"tenant": "acme", "session": "s3ss10n"}, "tenant:acme/session:s3ss10n"),
     ],
 )
-def test_scope_is_the_principal(kwargs: dict[str, object], scope: str) -> None:
+def test_scope_is_the_principal(kwargs: dict[str, object], scope: str | None) -> None:
     assert principal_scope(request(**kwargs)) == scope
 
 

@@ -52,8 +52,18 @@ def test_first_claim_acquires_and_a_repeat_sees_it_in_flight() -> None:
 
     repeat = claim()
     assert repeat.outcome is Outcome.IN_FLIGHT
-    assert 55 <= repeat.retry_after <= 60
+    assert repeat.retry_after == 1, "the first attempt has only just started: not the whole lease"
     assert claim(fingerprint="other").outcome is Outcome.MISMATCH
+
+
+def test_retry_after_grows_with_how_long_the_attempt_has_run_and_ends_with_its_lease() -> None:
+    first = claim().claim
+    started_20_s_ago = timezone.now() + timedelta(seconds=40)  # of a 60 s lease
+    IdempotencyRecord.objects.filter(pk=first.key).update(lease_expires_at=started_20_s_ago)
+    assert 20 <= claim().retry_after <= 21
+    started_55_s_ago = timezone.now() + timedelta(seconds=5)
+    IdempotencyRecord.objects.filter(pk=first.key).update(lease_expires_at=started_55_s_ago)
+    assert 4 <= claim().retry_after <= 5
 
 
 def test_completed_record_is_returned_for_replay() -> None:

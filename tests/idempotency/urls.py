@@ -1,7 +1,13 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from tests.idempotency import views
 from tracing_app.idempotency.http import idempotent
+
+router = SimpleRouter()
+router.register("effects", views.EffectViewSet, basename="effect")
+router.register("unguarded-effects", views.UnguardedEffectViewSet, basename="unguarded-effect")
+router.register("action-effects", views.ActionGuardedViewSet, basename="action-effect")
 
 urlpatterns = [
     path("plain/", views.plain, name="idem-plain"),
@@ -18,5 +24,11 @@ urlpatterns = [
     path(
         "api/rewrapped/", idempotent(views.EffectAPIView.as_view(), required=True), name="idem-api-rewrapped"
     ),
+    path(
+        "api/wrapped-viewset/",
+        idempotent(views.UnguardedEffectViewSet.as_view({"post": "create"}), required=True),
+        name="idem-wrapped-viewset",
+    ),
     path("class-based/", views.ClassBased.as_view(), name="idem-class-based"),
+    *router.urls,
 ]

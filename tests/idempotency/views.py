@@ -16,10 +16,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -158,3 +159,67 @@ class RequiredEffectAPIView(EffectAPIView):
 def drf_function(request: Request) -> Response:
     status, payload = perform(request.data)
     return Response(payload, status=status)
+
+
+class EffectSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Effect
+        fields = ["id", "label", "note"]
+
+
+class EffectViewSet(IdempotentAPIViewMixin, viewsets.ModelViewSet):
+    """Guarded by the mixin: every unsafe action, the router's and the ``@action`` ones."""
+
+    queryset = Effect.objects.order_by("pk")
+    serializer_class = EffectSerializer
+    authentication_classes = [BasicAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @action(detail=True, methods=["post"])
+    def copy(self, request: Request, pk: str) -> Response:
+        original = self.get_object()
+        made = Effect.objects.create(label=original.label, note="copy")
+        return Response(EffectSerializer(made).data, status=201)
+
+
+class UnguardedEffectViewSet(viewsets.ModelViewSet):
+    """Guarded only where ``IDEMPOTENCY_VIEWS`` names its routes."""
+
+    queryset = Effect.objects.order_by("pk")
+    serializer_class = EffectSerializer
+    authentication_classes = [BasicAuthentication]
+    permission_classes = [IsAuthenticated]
+
+
+class ActionGuardedViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """No mixin: the decorator on each action guards it."""
+
+    queryset = Effect.objects.order_by("pk")
+    serializer_class = EffectSerializer
+    authentication_classes = [BasicAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @idempotent(required=True)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().create(request, *args, **kwargs)
+
+    @action(detail=False, methods=["post"])
+    @idempotent(operation="effects.batch")
+    def batch(self, request: Request) -> Response:
+        labels = request.data.get("labels") or []
+        if not labels:
+            raise ValidationError({"labels": ["At least one label."]})
+        made = [Effect.objects.create(label=label, note="batch") for label in labels]
+        return Response(EffectSerializer(made, many=True).data, status=201)
+
+
+class OpenEffectViewSet(IdempotentAPIViewMixin, viewsets.ModelViewSet):
+    """Anyone may write: the system check warns (W408) unless IDEMPOTENCY_SCOPE tells clients apart."""
+
+    queryset = Effect.objects.order_by("pk")
+    serializer_class = EffectSerializer
+    permission_classes = [AllowAny]
+
+
+async def asynchronous(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("never guarded")

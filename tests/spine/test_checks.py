@@ -48,3 +48,38 @@ def test_middleware_after_a_logging_middleware(settings):
     assert ids(MIDDLEWARE=late) == ["tracing_app.W011"]
     allowed = ["django.middleware.security.SecurityMiddleware", MIDDLEWARE_PATH]
     assert ids(MIDDLEWARE=allowed) == []
+
+
+REST = {"DEFAULT_RENDERER_CLASSES": ["tracing_app.rest.EnvelopeJSONRenderer"]}
+
+
+def test_a_project_exception_handler_in_rest_framework_is_flagged():
+    assert "tracing_app.W012" in ids(
+        REST_FRAMEWORK={**REST, "EXCEPTION_HANDLER": "tests.spine.handlers.wrapping"}
+    )
+    assert "tracing_app.W012" not in ids(
+        REST_FRAMEWORK={**REST, "EXCEPTION_HANDLER": "tracing_app.rest.exception_handler"},
+        TRACING_APP={"DRF_EXCEPTION_HANDLER": "tests.spine.handlers.wrapping"},
+    )
+
+
+@pytest.mark.parametrize("handler", ["tests.spine.handlers.missing", "tracing_app.rest.exception_handler"])
+def test_the_project_exception_handler_must_import_and_not_be_ours(handler):
+    assert "tracing_app.E013" in ids(TRACING_APP={"DRF_EXCEPTION_HANDLER": handler})
+
+
+def logging_config(filters):
+    return {
+        "version": 1,
+        "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
+        "formatters": {"text": {"format": "%(asctime)s [%(correlation_id)s] %(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text", "filters": filters}},
+    }
+
+
+def test_a_log_format_naming_our_fields_needs_the_filter():
+    assert "tracing_app.E014" in ids(LOGGING=logging_config([]))
+    assert "tracing_app.E014" not in ids(LOGGING=logging_config(["correlation"]))
+    braces = logging_config([])
+    braces["formatters"]["text"] = {"format": "{asctime} {trace_id:>32} {message}", "style": "{"}
+    assert "tracing_app.E014" in ids(LOGGING=braces)

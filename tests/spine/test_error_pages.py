@@ -134,3 +134,27 @@ def test_error_page_in_chromium(live_server, chromium, caplog):
     assert button.text == "Copied"
     assert button.get_attribute("data-id") == shown
     save_screenshot(chromium, "error-page-404")
+
+
+def test_the_debug_technical_500_page_shows_the_id(quiet_client, settings):
+    settings.DEBUG = True
+    settings.DEFAULT_EXCEPTION_REPORTER = "tracing_app.debug.CorrelationIdExceptionReporter"
+    page = quiet_client.get("/boom/", headers={"Accept": "text/html"})
+    assert page.status_code == 500
+    assert "Traceback" in page.content.decode(), "Django's technical page, not handler500"
+    assert (
+        f"<strong>Correlation ID:</strong> <code>{page['X-Correlation-ID']}</code>" in page.content.decode()
+    )
+    text = quiet_client.get("/boom/", headers={"Accept": "text/plain"})
+    assert text.content.decode().startswith(f"Correlation ID: {text['X-Correlation-ID']}\n")
+
+
+def test_the_debug_technical_500_page_in_chromium(live_server, chromium, settings):
+    settings.DEBUG = True
+    settings.DEFAULT_EXCEPTION_REPORTER = "tracing_app.debug.CorrelationIdExceptionReporter"
+    chromium.get(f"{live_server.url}/boom/")
+    shown = chromium.find_element("css selector", "#correlation-id code").text
+    assert ULID.fullmatch(shown)
+    summary = chromium.find_element("id", "summary").text
+    assert summary.index("Correlation ID:") < summary.index("RuntimeError")
+    save_screenshot(chromium, "debug-500-page")

@@ -11,7 +11,7 @@ from django.test import override_settings
 from ulid import ULID
 
 from tracing_app import derive_id, is_valid_id, new_id
-from tracing_app.ids import safe_repr
+from tracing_app.ids import minted_at, parse_ulid, safe_repr
 
 HOSTILE = [
     "",
@@ -125,3 +125,18 @@ def test_derive_id_is_stable_across_processes():
 def test_derive_id_refuses_unstable_types():
     with pytest.raises(TypeError, match="cannot hash a object"):
         derive_id("op", object())
+
+
+def test_parse_ulid_and_mint_time():
+    before = datetime.now(UTC)
+    minted = new_id()
+    parsed = parse_ulid(minted.lower())
+    assert str(parsed) == minted
+    assert before.replace(microsecond=0) <= minted_at(minted) <= datetime.now(UTC)
+    for other in (str(uuid.uuid4()), "upstream-7", "8" + minted[1:], minted[:-1]):
+        assert parse_ulid(other) is None
+        assert minted_at(other) is None
+    # A derived ID has the ULID shape, but no mint time: its timestamp bits are a hash.
+    derived = derive_id("tests", "order", 42)
+    assert parse_ulid(derived) is not None
+    assert minted_at(derived) is None

@@ -66,6 +66,7 @@ def test_hostile_incoming_id_is_replaced_never_echoed_or_logged_raw(client, capl
     assert message.isascii() and '"' not in message
     assert "\n" not in message and "\r" not in message and "\x00" not in message
     assert rejected[0].correlation_id == cid
+    assert rejected[0].causation_id == "-", "the empty value, as on every other line (not None)"
     assert len(message) < 200
 
 

@@ -1,7 +1,11 @@
+import html
 import json
 import re
 
 import pytest
+from django.test import override_settings
+
+from tracing_app.conf import app_settings
 
 pytestmark = pytest.mark.urls("tests.spine.urls")
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -102,3 +106,61 @@ def test_a_view_can_opt_out(client):
 def test_plain_django_views_are_untouched(client):
     response = client.get("/plain/")
     assert set(response.json()) == {"correlation_id"}
+
+
+def with_project_handler():
+    return override_settings(
+        TRACING_APP={**app_settings.user_settings(), "DRF_EXCEPTION_HANDLER": "tests.spine.handlers.wrapping"}
+    )
+
+
+def test_a_project_handler_is_wrapped_once_and_drf_codes_survive(client):
+    with with_project_handler():
+        response = client.post("/api/order/", {"quantity": 0}, content_type="application/json")
+    assert response.status_code == 400
+    error = body_and_id(response)["error"]
+    assert error["code"] == "invalid"
+    assert error["message"] == "Invalid input."
+    assert error["details"]["ok"] is False
+    assert error["details"]["status_code"] == 400
+    assert error["details"]["errors"]["sku"] == ["This field is required."]
+    assert "error" not in error["details"], "wrapped once"
+
+
+def test_a_project_handlers_own_code_and_message_become_the_envelopes(client):
+    with with_project_handler():
+        response = client.get("/api/quota/")
+    assert response.status_code == 429
+    assert body_and_id(response)["error"] == {
+        "code": "quota_exceeded",
+        "message": "Slow down.",
+        "details": {"limit": 5},
+    }
+
+
+def test_the_browsable_api_stays_and_shows_the_envelope(client):
+    page = client.get("/api/browsable/", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    shown = html.unescape(page.content.decode())
+    assert '"data": {' in shown
+    assert f'"correlation_id": "{page["X-Correlation-ID"]}"' in shown
+    assert body_and_id(client.get("/api/browsable/", headers={"Accept": "application/json"}))["data"]
+
+
+def test_the_browsable_api_page_in_chromium(live_server, chromium):
+    chromium.get(f"{live_server.url}/api/browsable/")
+    shown = chromium.find_element("css selector", ".response-info pre").text
+    body = json.loads(shown[shown.index("{") :])
+    assert body["data"] == {"sku": "A1", "quantity": 2}
+    assert ULID.fullmatch(body["meta"]["correlation_id"])
+
+
+def test_djangos_404_raised_in_a_view_keeps_its_message(client):
+    response = client.get("/api/django-404/")
+    assert response.status_code == 404
+    assert body_and_id(response)["error"] == {
+        "code": "not_found",
+        "message": "No such thing.",
+        "details": None,
+    }

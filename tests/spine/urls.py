@@ -4,16 +4,19 @@ import asyncio
 import logging
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import path
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tests.spine.handlers import QuotaExceeded
 from tracing_app import get_correlation_id
+from tracing_app.rest import EnvelopeJSONRenderer
 
 logger = logging.getLogger("tests.spine")
 
@@ -85,6 +88,25 @@ def api_manual_error(request):
     return Response({"reason": "quota"}, status=status.HTTP_429_TOO_MANY_REQUESTS)
 
 
+@api_view(["GET"])
+def api_django_404(request):
+    raise Http404("No such thing.")
+
+
+@api_view(["GET"])
+def api_quota(request):
+    raise QuotaExceeded("Too many orders today.")
+
+
+class BrowsableOrder(APIView):
+    """The renderer set the README gives: the envelope, and the browsable API for browsers."""
+
+    renderer_classes = [EnvelopeJSONRenderer, BrowsableAPIRenderer]
+
+    def get(self, request):
+        return Response({"sku": "A1", "quantity": 2})
+
+
 class Pages(PageNumberPagination):
     page_size = 2
 
@@ -122,6 +144,9 @@ urlpatterns = [
     path("api/manual-error/", api_manual_error),
     path("api/numbers/", NumbersView.as_view()),
     path("api/raw/", RawView.as_view()),
+    path("api/quota/", api_quota),
+    path("api/django-404/", api_django_404),
+    path("api/browsable/", BrowsableOrder.as_view()),
 ]
 
 handler400 = "tracing_app.views.bad_request"

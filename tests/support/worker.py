@@ -289,6 +289,13 @@ def _start(
     )
 
 
+def _worker_ready(record: dict[str, Any]) -> bool:
+    """The worker's "ready" line, as JSON or as a text line (a worker under a text LOGGING)."""
+    if "unparsed" in record:
+        return record["unparsed"].rstrip().endswith(" ready.")
+    return record.get("logger") == "celery.apps.worker" and record.get("message", "").endswith(" ready.")
+
+
 @contextmanager
 def run_worker(
     broker_url: str,
@@ -335,10 +342,7 @@ def run_worker(
         pool=pool,
     )
     try:
-        worker.wait_for(
-            lambda r: r["logger"] == "celery.apps.worker" and r["message"].endswith(" ready."),
-            timeout=READY_TIMEOUT,
-        )
+        worker.wait_for(_worker_ready, timeout=READY_TIMEOUT)
         if publish:
             with publishing_to(broker_url, queue, result_backend):
                 yield worker

@@ -204,6 +204,15 @@ def test_the_trace_page_shows_hops_in_causal_order_and_highlights_the_failure(vi
     assert sequences == sorted(sequences)
 
 
+def test_the_trace_page_shows_when_the_id_was_minted(viewer_client):
+    before = timezone.now().replace(microsecond=0)
+    cid = fan_out()
+    response = viewer_client.get(detail(cid))
+    minted = response.context["minted_at"]
+    assert before <= minted <= timezone.now()
+    assert f'id="id-minted" title="{minted.isoformat()}' in response.content.decode()
+
+
 def test_an_unknown_id_answers_404_with_an_explanation(viewer_client):
     response = viewer_client.get(detail("01JNOSUCHTRACE0000000000000"))
     assert response.status_code == 404

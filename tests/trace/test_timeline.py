@@ -158,3 +158,17 @@ def test_durations_and_tones_read_at_a_glance():
         "bad",
         "neutral",
     ]
+
+
+def test_one_exception_is_one_error():
+    """A view that raises records the exception and then a 500: one failure, not two."""
+    failing_request = [
+        event(1, "request.started", "R", method="GET", path="/boom/"),
+        event(2, "error", "R", name="RuntimeError", error=True, message="boom"),
+        event(3, "request.finished", "R", name="boom", status="500", error=True, ms=2.0),
+    ]
+    assert build("C", failing_request).error_count == 1
+    # A failed task with no exception event of its own still counts, and so does each distinct error.
+    assert build("C", checkout_events()).error_count == 1
+    logged_then_raised = [*failing_request, event(4, "log", "R", name="app", status="ERROR", error=True)]
+    assert build("C", logged_then_raised).error_count == 2

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from tracing_app.idempotency.models import IdempotencyRecord
+from tracing_app.ids import minted_at
 
 _PREVIEW_CHARS = 2000
 
@@ -42,6 +43,7 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
         "lease_expires_at",
         "attempts",
         "correlation_id",
+        "correlation_id_minted",
         "replay_count",
         "created_at",
         "completed_at",
@@ -52,6 +54,13 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
         "response_preview",
     )
     readonly_fields = fields
+
+    @admin.display(description="correlation ID minted")
+    def correlation_id_minted(self, record: IdempotencyRecord) -> str:
+        """When the first request's ID was minted (read from the ULID, to the millisecond), or empty for
+        other formats."""
+        minted = minted_at(record.correlation_id)
+        return minted.isoformat(timespec="milliseconds") if minted else self.get_empty_value_display()
 
     @admin.display(description="response body")
     def response_preview(self, record: IdempotencyRecord) -> str:

@@ -2,10 +2,13 @@
 
 Three ways to guard a view's unsafe methods (``IDEMPOTENCY_METHODS``):
 
-- ``@idempotent`` on a plain Django view, or on a DRF view (``@idempotent`` above ``@api_view``, or
-  ``idempotent(MyAPIView.as_view())`` in a URLconf);
-- :class:`IdempotentAPIViewMixin` first in a DRF view's bases;
-- :class:`IdempotencyMiddleware` plus the ``IDEMPOTENCY_VIEWS`` setting, with no code change in the view.
+- ``@idempotent`` on a plain Django view, on a DRF view (``@idempotent`` above ``@api_view``, or
+  ``idempotent(MyAPIView.as_view())`` / ``idempotent(MyViewSet.as_view({...}))`` in a URLconf), or on
+  one ViewSet action (a method taking ``self``, with or without ``@action``);
+- :class:`IdempotentAPIViewMixin` first in a DRF view's bases: APIView, generic views, ViewSets (every
+  unsafe action a router maps);
+- :class:`IdempotencyMiddleware` plus the ``IDEMPOTENCY_VIEWS`` setting (URL names, a router's included,
+  or dotted paths), with no code change in the view.
 
 What a request gets:
 
@@ -18,6 +21,7 @@ repeat, same payload, first one still running  409 ``idempotency_request_in_prog
 same key, different method, path or body       422 ``idempotency_key_reused``
 no key where ``required``                      400 ``idempotency_key_missing`` (else the view just runs)
 malformed or too long key                      400 ``idempotency_key_invalid``
+anonymous, no session (and no custom scope)    400 ``idempotency_client_unknown``
 =============================================  ==========================================================
 
 Stored: 2xx, 3xx and 4xx responses the view returned (except ``IDEMPOTENCY_TRANSIENT_STATUSES``: 408,
@@ -108,7 +112,8 @@ def idempotent(
 
 
 def guard_view(view: View, options: IdempotencyOptions) -> View:
-    """``view`` guarded with ``options``: a DRF view gets the mixin, a Django view a wrapper."""
+    """``view`` guarded with ``options``: a DRF view (a ViewSet's too) gets the mixin, a ViewSet action
+    (a method taking ``self``) a guard of its own, a Django view a wrapper."""
     api_view_class = getattr(view, "cls", None)
     if api_view_class is not None and hasattr(api_view_class, "initial"):
         if issubclass(api_view_class, IdempotentAPIViewMixin):
@@ -116,9 +121,17 @@ def guard_view(view: View, options: IdempotencyOptions) -> View:
         else:
             bases = (IdempotentAPIViewMixin, api_view_class)
         guarded_class = type(api_view_class.__name__, bases, {"idempotency": options})
-        return guarded_class.as_view(**getattr(view, "initkwargs", {}))
-    if iscoroutinefunction(view):
-        raise ImproperlyConfigured(f"idempotent() supports synchronous views only, not {view.__qualname__}.")
+        # A router's ViewSet view carries its method -> action map, which as_view() needs again.
+        actions = getattr(view, "actions", None)
+        initkwargs = getattr(view, "initkwargs", {})
+        if actions is not None:
+            return guarded_class.as_view(actions, **initkwargs)
+        return guarded_class.as_view(**initkwargs)
+    unguardable = why_unguardable(view)
+    if unguardable:
+        raise ImproperlyConfigured(f"idempotent() cannot guard {view.__qualname__}: {unguardable}.")
+    if _is_method(view):
+        return _guard_action(view, options)
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -137,6 +150,48 @@ def guard_view(view: View, options: IdempotencyOptions) -> View:
     return guarded
 
 
+def why_unguardable(view: Any) -> str:
+    """Why ``view`` cannot be guarded, or "" when it can."""
+    if iscoroutinefunction(view):
+        return "async views are not supported"
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None and getattr(view_class, "view_is_async", False):
+        return "async views are not supported"
+    return ""
+
+
+def _is_method(view: Any) -> bool:
+    code = getattr(view, "__code__", None)
+    return code is not None and code.co_argcount > 0 and code.co_varnames[0] == "self"
+
+
+def _guard_action(action: Callable[..., Any], options: IdempotencyOptions) -> Callable[..., Any]:
+    """A ViewSet action (or APIView handler) guarded on its own; ``@action`` may sit above or below.
+
+    In a view with :class:`IdempotentAPIViewMixin` the mixin guards the request with these options and
+    this wrapper only passes through. Elsewhere it guards the call itself, after DRF's ``initial()``
+    (authentication, permissions, throttling) has run, as the mixin would.
+    """
+
+    @functools.wraps(action)
+    def guarded(self: Any, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        guard = Guard(options, request)
+        if getattr(self, "_idempotency_guard", None) is not None or not guard.applies:
+            return action(self, request, *args, **kwargs)
+        with guard:
+            early = guard.begin(request)
+            if early is not None:
+                return early
+            try:
+                response = action(self, request, *args, **kwargs)
+            except Exception as exc:  # answered as DRF's dispatch() would, so 4xx outcomes are stored
+                response = self.handle_exception(exc)
+            return guard.finish(self.finalize_response(request, response, *args, **kwargs))
+
+    guarded.idempotency = options  # type: ignore[attr-defined]
+    return guarded
+
+
 class IdempotentAPIViewMixin:
     """Put first in a DRF view's bases to make its unsafe methods idempotent.
 
@@ -148,19 +203,29 @@ class IdempotentAPIViewMixin:
     idempotency = IdempotencyOptions()
 
     @classmethod
-    def as_view(cls, **initkwargs: Any) -> View:
-        view = super().as_view(**initkwargs)  # type: ignore[misc]
+    def as_view(cls, *args: Any, **initkwargs: Any) -> View:
+        # ViewSets take their method -> action map positionally.
+        view = super().as_view(*args, **initkwargs)  # type: ignore[misc]
         view._non_atomic_requests = _NonAtomicAliases(getattr(view, "_non_atomic_requests", ()))
         return view
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        guard = Guard(self.idempotency, request)
+        guard = Guard(self._idempotency_options(request.method), request)
         if not guard.applies:
             with _as_atomic_requests_would():
                 return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         with guard:
             self._idempotency_guard = guard
             return guard.finish(super().dispatch(request, *args, **kwargs))  # type: ignore[misc]
+
+    def _idempotency_options(self, method: str | None) -> IdempotencyOptions:
+        """The handler's own options (``@idempotent`` on an action) or the view's."""
+        name = (method or "").lower()
+        action_map = getattr(self, "action_map", None)
+        if action_map is not None:
+            name = action_map.get(name, name)
+        handler = getattr(self, name, None)
+        return getattr(handler, "idempotency", None) or self.idempotency
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -243,12 +308,20 @@ class Guard:
             client_key = parse_client_key(self.raw_key)
         except InvalidKey as exc:
             return _error(400, "idempotency_key_invalid", str(exc))
+        scope = principal_scope(request)
+        if scope is None:
+            return _error(
+                400,
+                "idempotency_client_unknown",
+                f"An {header} is kept per client, and this anonymous request has no session to tell "
+                "its client apart from others at the same address. Authenticate to use one.",
+            )
         http_request: HttpRequest = getattr(request, "_request", request)
         using = app_settings.IDEMPOTENCY_DATABASE
         path = http_request.get_full_path()
         options = self.options
         result = store.claim(
-            scope=principal_scope(request),
+            scope=scope,
             operation=options.operation,
             client_key=client_key,
             fingerprint=request_fingerprint(http_request.method or "", path, _payload(http_request)),

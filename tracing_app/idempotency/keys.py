@@ -2,8 +2,9 @@
 
 A record is keyed on ``derive_id(scope, operation, client key)``, so every process derives the same key
 for the same logical operation, and two clients using the same key never meet: the scope is the
-authenticated principal, never a raw credential such as the ``Authorization`` header (which changes when
-a token is refreshed while the principal stays the same).
+authenticated principal (or an anonymous client's session), never a raw credential such as the
+``Authorization`` header (which changes when a token is refreshed while the principal stays the same),
+nor the client address (which clients behind one proxy share).
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ def parse_client_key(raw: str) -> str:
     return key
 
 
-def principal_scope(request: HttpRequest) -> str:
-    """Who is asking, as a stable string: the key space one client's keys live in.
+def principal_scope(request: HttpRequest) -> str | None:
+    """Who is asking, as a stable string: the key space one client's keys live in; None if unknown.
 
     ``IDEMPOTENCY_SCOPE`` (a function of the request) decides when set. Otherwise: the tenant when the
     request carries one (``request.tenant``), then the authenticated user's primary key, or for an
-    anonymous request the client address (``REMOTE_ADDR``).
+    anonymous request its session key. An anonymous request without a session has no scope: its key is
+    refused rather than shared with every client behind the same address.
     """
     custom = app_settings.IDEMPOTENCY_SCOPE
     if custom:
@@ -76,7 +78,10 @@ def principal_scope(request: HttpRequest) -> str:
     if user is not None and user.is_authenticated:
         parts.append(f"user:{user.pk}")
     else:
-        parts.append(f"anonymous:{request.META.get('REMOTE_ADDR', '')}")
+        session_key = getattr(getattr(request, "session", None), "session_key", None)
+        if not session_key:
+            return None
+        parts.append(f"session:{session_key}")
     return "/".join(parts)
 
 

@@ -130,14 +130,20 @@ class ClaimResult:
     outcome: Outcome
     claim: Claim | None = None
     record: IdempotencyRecord | None = None
+    lease: float = 0.0
 
     @property
     def retry_after(self) -> int:
-        """Whole seconds (at least 1) until an in-flight attempt's lease expires."""
+        """Whole seconds (at least 1) a repeat should wait for an in-flight attempt: as long again as it
+        has run so far (an attempt that has run for t has, by a doubling estimate, about t left), never
+        past the end of its lease, when another attempt may take over. A fast view so answers 1, not
+        the whole lease."""
         lease = self.record.lease_expires_at if self.record is not None else None
         if lease is None:
             return 1
-        return max(1, math.ceil((lease - timezone.now()).total_seconds()))
+        remaining = (lease - timezone.now()).total_seconds()
+        running = self.lease - remaining  # the lease was granted when the attempt started
+        return max(1, math.ceil(min(remaining, running)))
 
 
 def claim(
@@ -209,13 +215,13 @@ def claim(
                 continue  # changed since it was read: purged, or reset by a claim that found it expired
             return ClaimResult(Outcome.COMPLETED, record=replayed)
         if not _reclaimable(record, now):
-            return ClaimResult(Outcome.IN_FLIGHT, record=record)
+            return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
         taken = manager.filter(
             pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
         ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
         if taken:
             return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
-    return ClaimResult(Outcome.IN_FLIGHT, record=record)
+    return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
 
 
 def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:

@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 
+from tracing_app.ids import minted_at
 from tracing_app.traces import queries, timeline
 from tracing_app.traces.models import Trace
 
@@ -92,6 +93,7 @@ class TraceAdmin(admin.ModelAdmin):
                     replayed.append(key)
         context.update(
             correlation_id=correlation_id,
+            minted_at=minted_at(correlation_id),
             trace=trace,
             idempotency=self._idempotency(request, correlation_id, replayed),
             list_url=reverse(f"{self.admin_site.name}:tracing_app_trace_changelist"),

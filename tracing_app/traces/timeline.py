@@ -163,7 +163,15 @@ class Timeline:
 
     @property
     def error_count(self) -> int:
-        return sum(1 for row in self.rows if row.event.error)
+        """Failures, each counted once: a hop's closing event (a 500, ``task.failed``) reports the
+        exception its own ``error`` event recorded, so it counts only for a hop that recorded no other
+        error."""
+        recorded = {row.hop.hop_id for row in self.rows if row.event.error and row.event.kind not in _ENDS}
+        return sum(
+            1
+            for row in self.rows
+            if row.event.error and (row.event.kind not in _ENDS or row.hop.hop_id not in recorded)
+        )
 
     @property
     def errors_only(self) -> bool:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from checkout_demo.customers import TOKENS_FILE, saved_tokens
 from checkout_demo.links import trace_command, trace_path
 from checkout_demo.scenario import DemoUnreachable, Outcome, run_scenarios
 
@@ -26,15 +29,25 @@ class Command(BaseCommand):
             help="Where the demo runs (default: $CHECKOUT_DEMO_URL or http://127.0.0.1:8000).",
         )
         parser.add_argument("--deadline", type=float, default=90.0, help="Seconds to wait for the checkouts.")
+        parser.add_argument(
+            "--tokens",
+            type=Path,
+            default=None,
+            help=f"The customers' API tokens, as rundemo wrote them (default: VAR_DIR/{TOKENS_FILE}).",
+        )
 
-    def handle(self, *args: Any, url: str, deadline: float, verbosity: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, url: str, deadline: float, tokens: Path | None, verbosity: int, **options: Any
+    ) -> None:
         base_url = url.rstrip("/")
+        tokens = tokens or Path(settings.VAR_DIR) / TOKENS_FILE
         self.stdout.write(f"Running the checkout scenarios against {base_url} (deadline {deadline:g}s)...")
         try:
             outcomes = run_scenarios(
                 base_url,
                 deadline,
                 progress=(lambda m: self.stdout.write(f"  {m}")) if verbosity > 1 else print_nothing,
+                tokens=saved_tokens(tokens),
             )
         except DemoUnreachable as exc:
             self.stderr.write(f"{exc}\nIs the demo running? Start it with ./dev demo in another terminal.")
@@ -56,7 +69,7 @@ class Command(BaseCommand):
         state = outcome.status + (f" ({failure['code']}: {failure['message']})" if failure else "")
         lines = [
             f"{mark} {scenario.name}: {scenario.summary}",
-            f"       order {order.get('id', '-')}: {state}",
+            f"       order {order.get('id', '-')} of {outcome.customer}: {state}",
             f"       correlation ID: {outcome.correlation_id or '-'}",
         ]
         if outcome.correlation_id:

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from checkout_demo.catalog import seed_products
+from checkout_demo.customers import ensure_customers
 from checkout_demo.links import traces_path
 from checkout_demo.supervisor import Child, Supervisor
 
@@ -53,6 +54,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         created = seed_products()
         username, password = ensure_admin(Path(settings.VAR_DIR))
+        ensure_customers(Path(settings.VAR_DIR))
         connections.close_all()
         self.stdout.write(f"Database ready; {created} products created.")
         call_command("collectstatic", interactive=False, verbosity=0)

@@ -1,0 +1,2 @@
+def boom(request):
+    raise RuntimeError("the adopting project's view failed")
