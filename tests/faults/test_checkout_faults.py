@@ -19,17 +19,18 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connections
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from checkout_demo import saga
 from checkout_demo.catalog import seed_products
+from checkout_demo.customers import ensure_customers
 from checkout_demo.models import GatewayCall, GatewayCharge, Order, Product
-from tests.demo.conftest import make_order
+from tests.demo.conftest import client_of, make_order
 from tests.support.proxy import tcp_proxy
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, database_url, run_beat, run_worker, unique_queue
@@ -48,12 +49,16 @@ FAULT_ENV = {
     "TRACE_EVENTS": "1",
     "TRACE_FLUSH_INTERVAL": "0.2",
 }
+# The demo customers' API tokens, username -> key (filled by the catalog fixture).
+TOKENS: dict[str, str] = {}
 SAGA_TASKS = {"checkout_demo.reserve_stock", "checkout_demo.charge_payment", "checkout_demo.confirm_order"}
 
 
 @pytest.fixture
-def catalog(django_db_setup: Any) -> dict[str, int]:
+def catalog(django_db_setup: Any, tmp_path: Path) -> dict[str, int]:
+    """The products' stock before the checkouts; the demo's customers exist (orders are ada's)."""
     seed_products()
+    TOKENS.update(ensure_customers(tmp_path))
     return dict(Product.objects.values_list("sku", "stock"))
 
 
@@ -95,7 +100,7 @@ def check_out(orders: Sequence[Order], method: str = "pm_card_ok") -> list[int]:
 
     def post(order: Order) -> int:
         try:
-            response = APIClient().post(
+            response = client_of(TOKENS["ada"]).post(
                 f"/api/orders/{order.pk}/checkout/",
                 {"payment_method": method},
                 format="json",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from kombu.exceptions import OperationalError
 
+from settings.celery import app
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, publishing_to, run_worker
 from tests.taskapp import tasks
@@ -68,3 +69,28 @@ def test_a_lost_worker_is_an_error_in_the_trace_then_the_task_runs_again(
     assert [(e.kind, e.status, e.hop_id) for e in lost] == [("task.failed", "WORKER LOST", result.id)]
     assert lost[0].attributes["requeued"] is True
     assert lost[0].attributes["exception"] == "billiard.exceptions.WorkerLostError"
+
+
+def test_a_revoked_task_is_an_error_in_the_trace(worker: CeleryProcess, tracing: dict[str, Any]) -> None:
+    with bind() as ctx:
+        result = tasks.record.apply_async(("revoked-traced",), countdown=2)
+    worker.wait_for(lambda r: r.get("task_id") == result.id and "received" in r["message"], 30)
+    app.control.revoke(result.id)
+
+    def revoked() -> list[Any]:
+        return [e for e in events(ctx.correlation_id) if e.kind == "task.revoked"]
+
+    (event,) = wait_until(revoked, timeout=30, what="the revoked task's event")
+    assert (event.status, event.error, event.hop_id) == ("REVOKED", True, result.id)
+
+
+def test_a_hard_time_limit_is_an_error_in_the_trace(worker: CeleryProcess, tracing: dict[str, Any]) -> None:
+    with bind() as ctx:
+        result = tasks.slow.apply_async(("time-limited", 50, 0.1), time_limit=1)
+
+    def failed() -> list[Any]:
+        return [e for e in events(ctx.correlation_id) if e.kind == "task.failed"]
+
+    (event,) = wait_until(failed, timeout=30, what="the killed task's failure event")
+    assert (event.error, event.hop_id) == (True, result.id)
+    assert event.attributes["exception"].endswith("TimeLimitExceeded")
