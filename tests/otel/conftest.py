@@ -1,21 +1,33 @@
 """Fixtures for the OpenTelemetry tests: an enabled in-memory trace pipeline, a local HTTP server that
-records the headers it receives, captured log records, and an ASGI client."""
+records the headers it receives, captured log records, an ASGI client, and the W3C test service over
+real HTTP (WSGI and ASGI)."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import logging
+import socket
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.support.waiting import wait_until
 from tracing_app import otel
 from tracing_app.logging import CorrelationIdFilter
 from tracing_app.otel.sampling import transaction_sampler
@@ -37,11 +49,16 @@ def spans() -> Iterator[InMemorySpanExporter]:
 class _RecordingHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.seen.append({name.lower(): value for name, value in self.headers.items()})
+        self.server.received.append((self.path, self.headers.items()))
         body = b"ok"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -49,9 +66,11 @@ class _RecordingHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def header_server() -> Iterator[ThreadingHTTPServer]:
-    """An HTTP server on 127.0.0.1; ``.seen`` lists each request's headers (lower-case names)."""
+    """An HTTP server on 127.0.0.1 taking GET and POST; ``.seen`` lists each request's headers (lower-case
+    names), ``.received`` each request's path and headers as sent (names repeat if a header did)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
     server.seen = []
+    server.received = []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
@@ -103,3 +122,95 @@ def asgi_get(path: str, headers: list[tuple[str, str]] | None = None) -> httpx.R
             return await client.get(path, headers=headers)
 
     return asyncio.run(call())
+
+
+@dataclass
+class Service:
+    """The W3C test service of tests/otel/urls.py, served over real HTTP by ``server``, calling onward
+    with ``client``; callbacks land on ``callbacks`` (a :func:`header_server`)."""
+
+    base_url: str
+    path: str
+    callbacks: ThreadingHTTPServer
+
+    def call(
+        self, headers: Sequence[tuple[str, str]], count: int = 1
+    ) -> tuple[str, list[list[tuple[str, str]]]]:
+        """Send ``headers`` (names may repeat) asking for ``count`` callbacks; returns the response's
+        correlation ID and each callback's headers as received."""
+        prefix = f"/callback/{uuid.uuid4().hex}/"
+        body = json.dumps(
+            [{"url": f"{server_url(self.callbacks)[:-1]}{prefix}{i}", "arguments": []} for i in range(count)]
+        )
+        host, port = urlsplit(self.base_url).hostname, urlsplit(self.base_url).port
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+        try:
+            connection.putrequest("POST", self.path)
+            for name, value in headers:
+                connection.putheader(name, value)
+            connection.putheader("Content-Type", "application/json")
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body.encode())
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        assert response.status == 204, response.status
+        received = {path: items for path, items in self.callbacks.received if path.startswith(prefix)}
+        return response.getheader("X-Correlation-ID"), [received[f"{prefix}{i}"] for i in range(count)]
+
+
+@contextmanager
+def _wsgi_server() -> Iterator[str]:
+    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietWSGIRequestHandler, allow_reuse_address=False)
+    server.set_app(WSGIHandler())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class _QuietWSGIRequestHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _asgi_server() -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(ASGIHandler(), lifespan="off", log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, what="uvicorn to start")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+#: (server, client) pairs the W3C service runs under; the view's path picks the client.
+SERVICES = {
+    "wsgi-requests": (_wsgi_server, "/otel/w3c/requests/"),
+    "wsgi-httpx": (_wsgi_server, "/otel/w3c/httpx/"),
+    "asgi-requests": (_asgi_server, "/otel/w3c/requests/"),
+    "asgi-httpx-async": (_asgi_server, "/otel/w3c-async/"),
+}
+
+
+@pytest.fixture(params=SERVICES.keys())
+def w3c_service(request, spans, header_server, settings) -> Iterator[Service]:
+    """The W3C test service under each server and client of :data:`SERVICES`, OpenTelemetry enabled
+    before the server builds its handler (so OpenTelemetry's middleware is in it)."""
+    settings.ROOT_URLCONF = "tests.otel.urls"
+    serve, path = SERVICES[request.param]
+    with serve() as base_url:
+        yield Service(base_url, path, header_server)
