@@ -97,9 +97,10 @@ class _Collect(logging.Handler):
 
 @pytest.fixture
 def log_records() -> Iterator[list[logging.LogRecord]]:
-    """Records of the ``tests.otel`` and ``tracing_app`` loggers, through the correlation filter."""
+    """Records of the ``tests.otel``, ``tracing_app`` and ``opentelemetry`` loggers, through the correlation
+    filter."""
     handler = _Collect()
-    loggers = [logging.getLogger(name) for name in ("tests.otel", "tracing_app")]
+    loggers = [logging.getLogger(name) for name in ("tests.otel", "tracing_app", "opentelemetry")]
     saved = [(lg, lg.level) for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
