@@ -15,8 +15,6 @@ import pytest
 from tests.otel.conftest import Service
 from tests.otel.w3c_cases import CONTINUED, TP, TRACEPARENT_CASES, TRACESTATE_CASES, Case, P, T
 
-pytestmark = pytest.mark.services
-
 TRACEPARENT_OUT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 

@@ -59,7 +59,7 @@ class TransactionPropagator(CompositePropagator):
     ) -> Context:
         if _current.get() is not None:
             return super().extract(carrier, context, getter)
-        with sdk_logs.held() as records:
+        with sdk_logs.Held() as records:
             extracted = super().extract(carrier, context, getter)
         return sdk_logs.keep(records, extracted)
 

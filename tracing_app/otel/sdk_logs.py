@@ -7,7 +7,7 @@ record with :func:`tracing_app.ids.safe_repr`.
 
 Those lines are written while OpenTelemetry's middleware extracts the incoming headers, before the
 correlation middleware has made the request's transaction current. During extraction they are held
-(:func:`held`) in the extracted context instead, and :func:`release` logs them once the transaction
+(:class:`Held`) in the extracted context instead, and :func:`release` logs them once the transaction
 starts (the request edge, a task run, :func:`tracing_app.otel.continue_trace`), carrying its
 correlation ID and the server span's IDs.
 """
@@ -15,8 +15,7 @@ correlation ID and the server span's IDs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 
 from opentelemetry import context as otel_context
@@ -93,15 +92,23 @@ def uninstall(installed: list[tuple[logging.Logger, SdkLogFilter]]) -> None:
         target.removeFilter(log_filter)
 
 
-@contextmanager
-def held() -> Iterator[list[logging.LogRecord]]:
-    """Collect the guarded loggers' records instead of emitting them, for the length of the block."""
-    records: list[logging.LogRecord] = []
-    token = _holding.set(records)
-    try:
-        yield records
-    finally:
-        _holding.reset(token)
+class Held:
+    """Collect the guarded loggers' records instead of emitting them, for the length of a ``with`` block.
+
+    A class rather than a generator context manager: it runs on every request's extraction.
+    """
+
+    __slots__ = ("_token", "records")
+
+    def __init__(self) -> None:
+        self.records: list[logging.LogRecord] = []
+
+    def __enter__(self) -> list[logging.LogRecord]:
+        self._token = _holding.set(self.records)
+        return self.records
+
+    def __exit__(self, *exc_info: object) -> None:
+        _holding.reset(self._token)
 
 
 def keep(records: list[logging.LogRecord], context: otel_context.Context) -> otel_context.Context:
