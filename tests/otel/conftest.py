@@ -8,13 +8,18 @@ import asyncio
 import http.client
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -198,20 +203,95 @@ def _asgi_server() -> Iterator[str]:
         sock.close()
 
 
-#: (server, client) pairs the W3C service runs under; the view's path picks the client.
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def _server_process(*command: str) -> Iterator[str]:
+    """``command`` (a server taking the port as ``{port}``) run with tests/otel/service_settings.py, as an
+    outside user would: OpenTelemetry switched on by the ``OTEL_ENABLED`` setting at startup."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.otel.service_settings", "PYTHONPATH": str(_ROOT)}
+    # A file, not a pipe: a pipe nobody reads fills up with log lines and stalls the server.
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *(part.format(port=port) for part in command)],
+            cwd=_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(lambda: process.poll() is not None or _accepts(port), timeout=60, what="the server")
+            if process.poll() is not None:
+                output.seek(0)
+                raise AssertionError(output.read().decode())
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def gunicorn_service() -> Iterator[str]:
+    # gunicorn refuses header lines over 8190 bytes by default (431); the baggage cases go beyond.
+    with _server_process(
+        "gunicorn",
+        "--bind",
+        "127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--limit-request-field_size",
+        "32768",
+        "django.core.wsgi:get_wsgi_application()",
+    ) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def uvicorn_service() -> Iterator[str]:
+    with _server_process(
+        "uvicorn",
+        "--factory",
+        "django.core.asgi:get_asgi_application",
+        "--port",
+        "{port}",
+        "--lifespan",
+        "off",
+    ) as base_url:
+        yield base_url
+
+
+#: Where the W3C service runs and which client it calls onward with (the view's path picks the client):
+#: in this process (a server started once OpenTelemetry is enabled for the test), or in a gunicorn or
+#: uvicorn process of its own.
 SERVICES = {
     "wsgi-requests": (_wsgi_server, "/otel/w3c/requests/"),
     "wsgi-httpx": (_wsgi_server, "/otel/w3c/httpx/"),
     "asgi-requests": (_asgi_server, "/otel/w3c/requests/"),
     "asgi-httpx-async": (_asgi_server, "/otel/w3c-async/"),
+    "gunicorn-requests": ("gunicorn_service", "/otel/w3c/requests/"),
+    "gunicorn-httpx": ("gunicorn_service", "/otel/w3c/httpx/"),
+    "uvicorn-requests": ("uvicorn_service", "/otel/w3c/requests/"),
+    "uvicorn-httpx-async": ("uvicorn_service", "/otel/w3c-async/"),
 }
 
 
 @pytest.fixture(params=SERVICES.keys())
 def w3c_service(request, spans, header_server, settings) -> Iterator[Service]:
-    """The W3C test service under each server and client of :data:`SERVICES`, OpenTelemetry enabled
-    before the server builds its handler (so OpenTelemetry's middleware is in it)."""
+    """The W3C test service under each server and client of :data:`SERVICES`. In this process,
+    OpenTelemetry is enabled before the server builds its handler (so OpenTelemetry's middleware is in it)."""
     settings.ROOT_URLCONF = "tests.otel.urls"
     serve, path = SERVICES[request.param]
+    if isinstance(serve, str):
+        yield Service(request.getfixturevalue(serve), path, header_server)
+        return
     with serve() as base_url:
         yield Service(base_url, path, header_server)
