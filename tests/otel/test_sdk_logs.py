@@ -3,6 +3,7 @@ request's transaction (its correlation ID, the server span's IDs), under WSGI an
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -12,6 +13,7 @@ from opentelemetry.trace.span import TraceState
 
 from tests.otel.conftest import asgi_get
 from tracing_app import otel
+from tracing_app.logging import JsonFormatter
 from tracing_app.otel import sdk_logs
 
 pytestmark = pytest.mark.urls("tests.otel.urls")
@@ -20,6 +22,8 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 HOSTILE = "\x1b[31m\r\nFORGED correlation_id=0000 " + "x" * 600
 BAGGAGE = f"tenant=acme,bad key={HOSTILE}"
 TRACESTATE = f"foo=1,bar={HOSTILE}"
+STANDARD_KEYS = ("timestamp", "level", "logger", "message", "correlation_id", "causation_id", "trace_id")
+STANDARD_KEYS += ("span_id", "process", "thread")
 
 
 def get_wsgi(headers: dict[str, str]) -> tuple[str, int]:
@@ -54,6 +58,8 @@ def test_a_hostile_value_is_logged_escaped_bounded_and_in_the_transaction(
     assert len(message) < 200
     assert "(6" in message  # the escaped value says how long it was
     assert record.correlation_id == correlation_id
+    line = json.loads(JsonFormatter().format(record))
+    assert set(line) == {*STANDARD_KEYS}, "no bookkeeping attribute leaks into the line"
     (server,) = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
     assert record.trace_id == f"{server.context.trace_id:032x}"
     assert record.span_id == f"{server.context.span_id:016x}"

@@ -2,8 +2,9 @@
 
 - :class:`Edge`: called by the correlation middleware, which runs inside OpenTelemetry's server span.
   It makes the span's sampled flag the transaction's decision, stamps the correlation ID on the span,
-  logs what OpenTelemetry held back while extracting the request's headers, and attaches the ID as the
-  first baggage member until the response leaves, so outgoing calls and published tasks carry it.
+  logs what OpenTelemetry held back while extracting the request's headers, and attaches the ID as
+  baggage (incoming members give way if they leave it no room) until the response leaves, so outgoing
+  calls and published tasks carry it.
 - :class:`CorrelationSpanProcessor`: stamps the correlation ID on every span started inside a
   transaction (task spans, producer spans, database and HTTP client spans).
 - :func:`span_ids`: the log filter's source of ``trace_id`` / ``span_id``.

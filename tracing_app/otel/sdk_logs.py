@@ -40,8 +40,6 @@ VALUE_LIMIT = 64
 
 _holding: ContextVar[list[logging.LogRecord] | None] = ContextVar("tracing_app.otel.holding", default=None)
 _HELD = otel_context.create_key("tracing_app.held_log_records")
-# Set on a record once its arguments are escaped, so a released record is not escaped twice.
-_ESCAPED = "_tracing_escaped"
 
 
 class SdkLogFilter(logging.Filter):
@@ -52,7 +50,7 @@ class SdkLogFilter(logging.Filter):
         self.escape = escape
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.escape and _ESCAPED not in record.__dict__:
+        if self.escape:
             _escape(record)
         held = _holding.get()
         if held is None:
@@ -62,7 +60,6 @@ class SdkLogFilter(logging.Filter):
 
 
 def _escape(record: logging.LogRecord) -> None:
-    record.__dict__[_ESCAPED] = True
     args = record.args
     if isinstance(args, Mapping):
         record.args = {key: _bounded(value) for key, value in args.items()}
@@ -133,4 +130,5 @@ def release(ctx: TraceContext) -> None:
     for record in pending:
         record.__dict__["correlation_id"] = ctx.correlation_id
         record.__dict__["causation_id"] = ctx.causation_id or empty
-        logging.getLogger(record.name).handle(record)
+        # Straight to the handlers: the logger's filters saw (and escaped) the record when it was made.
+        logging.getLogger(record.name).callHandlers(record)
