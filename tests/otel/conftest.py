@@ -15,8 +15,8 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -239,59 +239,59 @@ def _accepts(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture(scope="module")
-def gunicorn_service() -> Iterator[str]:
-    # gunicorn refuses header lines over 8190 bytes by default (431); the baggage cases go beyond.
-    with _server_process(
+# The server processes, by name; gunicorn refuses header lines over 8190 bytes by default (431), and the
+# baggage cases go beyond.
+_PROCESSES = {
+    "gunicorn": (
         "gunicorn",
-        "--bind",
-        "127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--limit-request-field_size",
-        "32768",
+        *("--bind", "127.0.0.1:{port}", "--workers", "1", "--limit-request-field_size", "32768"),
         "django.core.wsgi:get_wsgi_application()",
-    ) as base_url:
-        yield base_url
+    ),
+    "uvicorn": (
+        "uvicorn",
+        *("--factory", "django.core.asgi:get_asgi_application", "--port", "{port}", "--lifespan", "off"),
+    ),
+}
 
 
 @pytest.fixture(scope="module")
-def uvicorn_service() -> Iterator[str]:
-    with _server_process(
-        "uvicorn",
-        "--factory",
-        "django.core.asgi:get_asgi_application",
-        "--port",
-        "{port}",
-        "--lifespan",
-        "off",
-    ) as base_url:
-        yield base_url
+def server_processes() -> Iterator[Callable[[str], str]]:
+    """Starts a server process of :data:`_PROCESSES` on first use; ``server_processes(name)`` is its URL.
+    Each runs until the test module ends."""
+    urls: dict[str, str] = {}
+    with ExitStack() as stack:
+
+        def url(name: str) -> str:
+            if name not in urls:
+                urls[name] = stack.enter_context(_server_process(*_PROCESSES[name]))
+            return urls[name]
+
+        yield url
 
 
 #: Where the W3C service runs and which client it calls onward with (the view's path picks the client):
 #: in this process (a server started once OpenTelemetry is enabled for the test), or in a gunicorn or
-#: uvicorn process of its own.
+#: uvicorn process of its own (a name in :data:`_PROCESSES`).
 SERVICES = {
     "wsgi-requests": (_wsgi_server, "/otel/w3c/requests/"),
     "wsgi-httpx": (_wsgi_server, "/otel/w3c/httpx/"),
     "asgi-requests": (_asgi_server, "/otel/w3c/requests/"),
     "asgi-httpx-async": (_asgi_server, "/otel/w3c-async/"),
-    "gunicorn-requests": ("gunicorn_service", "/otel/w3c/requests/"),
-    "gunicorn-httpx": ("gunicorn_service", "/otel/w3c/httpx/"),
-    "uvicorn-requests": ("uvicorn_service", "/otel/w3c/requests/"),
-    "uvicorn-httpx-async": ("uvicorn_service", "/otel/w3c-async/"),
+    "gunicorn-requests": ("gunicorn", "/otel/w3c/requests/"),
+    "gunicorn-httpx": ("gunicorn", "/otel/w3c/httpx/"),
+    "uvicorn-requests": ("uvicorn", "/otel/w3c/requests/"),
+    "uvicorn-httpx-async": ("uvicorn", "/otel/w3c-async/"),
 }
 
 
 @pytest.fixture(params=SERVICES.keys())
-def w3c_service(request, spans, header_server, settings) -> Iterator[Service]:
+def w3c_service(request, spans, header_server, settings, server_processes) -> Iterator[Service]:
     """The W3C test service under each server and client of :data:`SERVICES`. In this process,
     OpenTelemetry is enabled before the server builds its handler (so OpenTelemetry's middleware is in it)."""
     settings.ROOT_URLCONF = "tests.otel.urls"
     serve, path = SERVICES[request.param]
     if isinstance(serve, str):
-        yield Service(request.getfixturevalue(serve), path, header_server)
+        yield Service(server_processes(serve), path, header_server)
         return
     with serve() as base_url:
         yield Service(base_url, path, header_server)
