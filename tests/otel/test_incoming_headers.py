@@ -99,17 +99,14 @@ def test_traceparent_header_name_is_case_insensitive_over_asgi(spans):
 
 
 INVALID_TRACESTATES = {
-    "duplicated keys": "foo=1,foo=2",
     "key with upper case": "FOO=1",
+    "key starting with '@'": "@foo=1,bar=2",
     "value with a comma inside": "foo=a,b",
     "value with a control character": "foo=a\x01",
+    "empty value": "foo=,bar=3",
     "33 members": ",".join(f"k{i}=v" for i in range(33)),
     "key of 257 characters": "a" * 257 + "=1",
-    "vendor key with a 15-character system": "t@" + "s" * 15 + "=1",
-    "vendor key with a 242-character tenant": "t" * 242 + "@s=1",
     "value with '='": "foo=a=b",
-    # Valid members, but over the 8192 characters the SDK keeps (W3C: at least 512 must be kept).
-    "oversized": ",".join(f"k{i:02d}=" + "v" * 256 for i in range(32)),
 }
 
 
@@ -128,8 +125,17 @@ def test_invalid_tracestate_is_dropped_and_the_trace_kept(client, spans, value):
         (" foo=1 , bar=2 ", "foo=1,bar=2"),
         (",".join(f"k{i}=v" for i in range(32)), ",".join(f"k{i}=v" for i in range(32))),
         ("t@sys=1", "t@sys=1"),
+        ("foo@=1,bar=2", "foo@=1,bar=2"),
+        ("foo=1,foo=2", "foo=1"),
     ],
-    ids=["two members", "optional whitespace", "32 members", "vendor key"],
+    ids=[
+        "two members",
+        "optional whitespace",
+        "32 members",
+        "vendor key",
+        "key ending in '@'",
+        "repeated key",
+    ],
 )
 def test_valid_tracestate_is_kept(client, spans, value, expected):
     client.get("/otel/echo/", HTTP_TRACEPARENT=VALID, HTTP_TRACESTATE=value)
@@ -154,10 +160,13 @@ def test_invalid_baggage_is_ignored_and_the_trace_kept(client, spans, value):
     assert f"{server_span(spans).context.trace_id:032x}" == T
 
 
-def test_baggage_over_the_member_limit_keeps_at_most_180_members(client, spans):
+def test_baggage_over_the_member_limit_keeps_180_members_ours_first(client, spans):
     value = ",".join(f"k{i}=1" for i in range(200))
-    seen = client.get("/otel/echo/", HTTP_BAGGAGE=value).json()
-    assert len(seen["all_baggage"]) <= 181  # 180 incoming members plus ours
+    response = client.get("/otel/echo/", HTTP_BAGGAGE=value)
+    members = response.json()["all_baggage"]
+    assert len(members) == 180
+    assert next(iter(members.items())) == (otel.BAGGAGE_KEY, response["X-Correlation-ID"])
+    assert list(members)[1:] == [f"k{i}" for i in range(179)]
 
 
 def test_oversized_baggage_is_not_logged_in_full(client, spans, caplog):

@@ -1,11 +1,14 @@
-"""Views for the OpenTelemetry tests: what a request sees of its trace, outgoing calls, task publishing."""
+"""Views for the OpenTelemetry tests: what a request sees of its trace, outgoing calls, task publishing,
+and a W3C Trace Context test service."""
 
+import json
 import logging
 
 import httpx
 import requests
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 from opentelemetry import baggage
 
 from tracing_app import get_correlation_id, otel
@@ -58,10 +61,33 @@ def publish(request):
     return JsonResponse({**_seen(), "task_id": result.id})
 
 
+@csrf_exempt
+def w3c_service(request, client):
+    """The W3C test service: the body lists ``{"url", "arguments"}``; POST each ``arguments`` to its ``url``
+    with ``requests`` or ``httpx``."""
+    for call in json.loads(request.body or b"[]"):
+        if client == "requests":
+            requests.post(call["url"], json=call["arguments"], timeout=5)
+        else:
+            with httpx.Client(timeout=5) as http_client:
+                http_client.post(call["url"], json=call["arguments"])
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+async def async_w3c_service(request):
+    async with httpx.AsyncClient(timeout=5) as http_client:
+        for call in json.loads(request.body or b"[]"):
+            await http_client.post(call["url"], json=call["arguments"])
+    return HttpResponse(status=204)
+
+
 urlpatterns = [
     path("otel/echo/", echo),
     path("otel/async-echo/", async_echo),
     path("otel/call/", call_out),
     path("otel/async-call/", async_call_out),
     path("otel/publish/", publish),
+    path("otel/w3c/<str:client>/", w3c_service),
+    path("otel/w3c-async/", async_w3c_service),
 ]

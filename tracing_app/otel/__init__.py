@@ -153,17 +153,17 @@ def continue_trace(trace_parent: str | None, name: str, **attributes: Any) -> It
     if _wiring is None:
         yield None
         return
-    from opentelemetry import baggage
     from opentelemetry import context as otel_context
 
-    from tracing_app.context import get_correlation_id
-    from tracing_app.otel.propagation import StrictTraceContextPropagator
+    from tracing_app.context import current
+    from tracing_app.otel.carried_baggage import with_correlation_id
+    from tracing_app.otel.tracecontext import W3CTraceContextPropagator
 
     # Only what the carrier says: the consumer's own surroundings (a polling loop's span) are no parent.
-    parent = StrictTraceContextPropagator().extract({"traceparent": trace_parent} if trace_parent else {})
-    correlation_id = get_correlation_id()
-    if correlation_id is not None:
-        parent = baggage.set_baggage(BAGGAGE_KEY, correlation_id, context=parent)
+    parent = W3CTraceContextPropagator().extract({"traceparent": trace_parent} if trace_parent else {})
+    ctx = current()
+    if ctx is not None:
+        parent = with_correlation_id(ctx, parent)
     token = otel_context.attach(parent)
     try:
         with _wiring.provider.get_tracer("tracing_app").start_as_current_span(

@@ -1,8 +1,10 @@
 """Ties spans to the transaction: span attribute, W3C baggage, sampling flag and log record IDs.
 
 - :class:`Edge`: called by the correlation middleware, which runs inside OpenTelemetry's server span.
-  It makes the span's sampled flag the transaction's decision, stamps the correlation ID on the span, and
-  attaches it as baggage until the response leaves, so outgoing calls and published tasks carry it.
+  It makes the span's sampled flag the transaction's decision, stamps the correlation ID on the span,
+  logs what OpenTelemetry held back while extracting the request's headers, and attaches the ID as
+  baggage (incoming members give way if they leave it no room) until the response leaves, so outgoing
+  calls and published tasks carry it.
 - :class:`CorrelationSpanProcessor`: stamps the correlation ID on every span started inside a
   transaction (task spans, producer spans, database and HTTP client spans).
 - :func:`span_ids`: the log filter's source of ``trace_id`` / ``span_id``.
@@ -16,12 +18,12 @@ from contextvars import Token
 from typing import Any
 
 from django.http import HttpRequest
-from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
 from tracing_app.context import TraceContext, _current
-from tracing_app.otel import ATTRIBUTE, BAGGAGE_KEY
+from tracing_app.otel import ATTRIBUTE, carried_baggage, sdk_logs
 
 # Where a request keeps the baggage it attached until its response leaves.
 _BAGGAGE_ATTR = "_tracing_otel_baggage"
@@ -41,9 +43,8 @@ class Edge:
             ctx.sampled = span_context.trace_flags.sampled
             if span.is_recording():
                 span.set_attribute(ATTRIBUTE, ctx.correlation_id)
-        request.__dict__[_BAGGAGE_ATTR] = otel_context.attach(
-            baggage.set_baggage(BAGGAGE_KEY, ctx.correlation_id)
-        )
+        sdk_logs.release(ctx)
+        request.__dict__[_BAGGAGE_ATTR] = otel_context.attach(carried_baggage.with_correlation_id(ctx))
 
     def exit(self, request: HttpRequest) -> None:
         token: Token[Any] | None = request.__dict__.pop(_BAGGAGE_ATTR, None)

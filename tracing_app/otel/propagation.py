@@ -1,17 +1,12 @@
-"""W3C ``traceparent``/``tracestate``/``baggage`` from untrusted carriers: what the SDK lacks, and only that.
+"""The global propagator tracing_app installs: W3C Trace Context, then W3C Baggage, for untrusted carriers.
 
-The SDK's parsers already ignore every malformed single header of the W3C Trace Context test suite
-(versions ``ff``, ``00`` with trailing data, wrong lengths, upper-case or non-hex digits, all-zero trace or
-parent IDs, illegal flags, headers over 512 characters) and start a new trace; they drop an invalid,
-duplicated-key or oversized ``tracestate`` while keeping the trace; they skip malformed baggage entries and
-ignore a baggage header over 8192 bytes. The test suite holds them to each of those cases.
-
-Two gaps remain, closed here:
-
-- A ``traceparent`` sent twice reaches the parser as two values under ASGI (and from a Celery message
-  header that is a list), and the SDK would trust the first; the spec asks for a new trace.
-- An oversized ``baggage`` header is logged *in full*, at WARNING, on every request that sends one;
-  here it is dropped with a short, escaped line instead.
+- ``traceparent`` / ``tracestate``: :class:`tracing_app.otel.tracecontext.W3CTraceContextPropagator`,
+  to the current W3C grammar (the SDK's parser rejects valid multi-tenant keys and empties a
+  ``tracestate`` with a repeated key).
+- ``baggage``: the SDK's parser, except that a header over 8192 bytes is dropped with a short, escaped
+  line instead of being logged in full at WARNING.
+- What the SDK and these parsers log while extracting outside a transaction is held in the extracted
+  context and logged when the transaction starts (:mod:`tracing_app.otel.sdk_logs`).
 """
 
 from __future__ import annotations
@@ -25,28 +20,13 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Getter, TextMapPropagator, default_getter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from tracing_app.context import _current
 from tracing_app.ids import safe_repr
+from tracing_app.otel import sdk_logs
+from tracing_app.otel.carried_baggage import MAX_BYTES
+from tracing_app.otel.tracecontext import W3CTraceContextPropagator
 
-logger = logging.getLogger("tracing_app.otel")
-
-# W3C Baggage: a platform must propagate baggage of up to 8192 bytes and may drop anything larger.
-MAX_BAGGAGE_BYTES = 8192
-
-
-class StrictTraceContextPropagator(TraceContextTextMapPropagator):
-    """The SDK's W3C Trace Context propagator, treating a repeated ``traceparent`` as invalid."""
-
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> Context:
-        values = getter.get(carrier, self._TRACEPARENT_HEADER_NAME)
-        if values is not None and not isinstance(values, str) and len(values) > 1:
-            logger.info("Ignored %d traceparent headers on one request; a new trace starts", len(values))
-            return Context() if context is None else context
-        return super().extract(carrier, context, getter)
+logger = logging.getLogger(sdk_logs.OWN_LOGGER)
 
 
 class GuardedBaggagePropagator(W3CBaggagePropagator):
@@ -62,10 +42,31 @@ class GuardedBaggagePropagator(W3CBaggagePropagator):
         if values:
             first = values if isinstance(values, str) else values[0]
             size = len(first.encode("utf-8", "replace"))
-            if size > MAX_BAGGAGE_BYTES:
+            if size > MAX_BYTES:
                 logger.info("Ignored a baggage header of %d bytes: %s", size, safe_repr(first, 48))
                 return get_current() if context is None else context
         return super().extract(carrier, context, getter)
+
+
+class TransactionPropagator(CompositePropagator):
+    """Trace context then baggage; log lines of an extraction outside a transaction wait for it."""
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> Context:
+        if _current.get() is not None:
+            return super().extract(carrier, context, getter)
+        with sdk_logs.Held() as records:
+            extracted = super().extract(carrier, context, getter)
+        return sdk_logs.keep(records, extracted)
+
+
+def build() -> TransactionPropagator:
+    """The propagator :func:`install` makes global."""
+    return TransactionPropagator([W3CTraceContextPropagator(), GuardedBaggagePropagator()])
 
 
 def _is_sdk_default(textmap: TextMapPropagator) -> bool:
@@ -77,7 +78,7 @@ def _is_sdk_default(textmap: TextMapPropagator) -> bool:
 
 
 def install() -> TextMapPropagator | None:
-    """Swap the SDK's default global propagator for the guarded one; returns the one replaced.
+    """Swap the SDK's default global propagator for :func:`build`'s; returns the one replaced.
 
     A propagator the application chose (``OTEL_PROPAGATORS=b3,...`` or ``set_global_textmap``) is left
     alone, and None is returned.
@@ -85,9 +86,7 @@ def install() -> TextMapPropagator | None:
     current = propagate.get_global_textmap()
     if not _is_sdk_default(current):
         return None
-    propagate.set_global_textmap(
-        CompositePropagator([StrictTraceContextPropagator(), GuardedBaggagePropagator()])
-    )
+    propagate.set_global_textmap(build())
     return current
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from tracing_app.celery import ORIGIN_HEADER, SAMPLED_HEADER
 from tracing_app.context import _current
-from tracing_app.otel import ATTRIBUTE, BAGGAGE_KEY
+from tracing_app.otel import ATTRIBUTE, carried_baggage, sdk_logs
 
 # Where a task run keeps the baggage it attached, on its request, until postrun.
 _BAGGAGE_ATTR = "_tracing_otel_baggage"
@@ -40,9 +40,11 @@ def on_task_prerun(task: Any = None, **kwargs: Any) -> None:
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute(ATTRIBUTE, ctx.correlation_id)
-    if baggage.get_baggage(BAGGAGE_KEY) == ctx.correlation_id:
+    sdk_logs.release(ctx)
+    current = otel_context.get_current()
+    attached = carried_baggage.with_correlation_id(ctx, current)
+    if attached is current:
         return
-    attached = baggage.set_baggage(BAGGAGE_KEY, ctx.correlation_id)
     setattr(task.request, _BAGGAGE_ATTR, (attached, otel_context.attach(attached)))
 
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tracing_app import http
 from tracing_app import logging as tracing_logging
 from tracing_app.conf import app_settings
-from tracing_app.otel import export, linkage, propagation
+from tracing_app.otel import export, linkage, propagation, sdk_logs
 
 logger = logging.getLogger("tracing_app.otel")
 
@@ -33,11 +33,13 @@ class Wiring:
     instrumentors: list[BaseInstrumentor] = field(default_factory=list)
     receivers: list[tuple[Any, str]] = field(default_factory=list)
     replaced_propagator: TextMapPropagator | None = None
+    log_filters: list[tuple[logging.Logger, sdk_logs.SdkLogFilter]] = field(default_factory=list)
 
     @classmethod
     def start(cls, tracer_provider: Any = None) -> Wiring:
         wiring = cls(*_choose_provider(tracer_provider))
         _link(wiring.provider)
+        wiring.log_filters = sdk_logs.install()
         wiring.replaced_propagator = propagation.install()
         wiring._instrument_django()
         if find_spec("celery") is not None:
@@ -54,6 +56,7 @@ class Wiring:
         for instrumentor in reversed(self.instrumentors):
             instrumentor.uninstrument()
         propagation.restore(self.replaced_propagator)
+        sdk_logs.uninstall(self.log_filters)
         flush(self.provider)
 
     # -- instrumentation ----------------------------------------------------------------------------------
