@@ -365,12 +365,12 @@ class Recorder:
             return 0
 
     def _insert(self, alias: str, batch: list[PendingEvent]) -> None:
-        from tracing_app.traces.models import Trace, TraceEvent
+        from tracing_app.traces.models import TraceEvent
+        from tracing_app.traces.rollup import merge_batch
 
         pid = os.getpid()
         aware = settings.USE_TZ
         rows = []
-        started: dict[str, datetime] = {}
         for event in batch:
             moment = datetime.fromtimestamp(event.created, UTC)
             if not aware:
@@ -394,15 +394,9 @@ class Recorder:
                     attributes=event.attributes,
                 )
             )
-            first = started.get(event.correlation_id)
-            if first is None or moment < first:
-                started[event.correlation_id] = moment
         with transaction.atomic(using=alias):
             TraceEvent.objects.using(alias).bulk_create(rows)
-            Trace.objects.using(alias).bulk_create(
-                [Trace(correlation_id=_cut(cid, 128), started_at=at) for cid, at in started.items()],
-                ignore_conflicts=True,
-            )
+            merge_batch(alias, rows)
 
     @staticmethod
     def _report_loss(count: int, exc: BaseException) -> None:
