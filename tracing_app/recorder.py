@@ -108,6 +108,12 @@ def record(
         )
 
 
+def annotate(**attributes: Any) -> None:
+    """Record what the current hop is about (``annotate(order_id=order.pk)``), so the admin's
+    ``key=value`` search finds the transaction and ``TRACE_ADMIN_LINKS`` can link the record."""
+    record("annotation", attributes=attributes)
+
+
 def emit(
     ctx: TraceContext,
     kind: str,

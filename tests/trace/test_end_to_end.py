@@ -190,7 +190,7 @@ def test_support_staff_see_the_whole_transaction_in_the_trace_page(live_server, 
 
     sequences = [
         int(r.get_attribute("data-sequence"))
-        for r in chromium.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")
+        for r in chromium.find_elements(By.CSS_SELECTOR, "#timeline tr.tr-event")
     ]
     assert sequences == sorted(sequences)
     assert chromium.find_elements(By.CSS_SELECTOR, "#timeline tr.tr-event--log")

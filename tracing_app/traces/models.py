@@ -16,6 +16,7 @@ class Kind(models.TextChoices):
     IDEMPOTENT_REPLAY = "idempotent.replay", "idempotent replay"
     MESSAGE_PUBLISHED = "message.published", "message published"
     MESSAGE_CONSUMED = "message.consumed", "message consumed"
+    ANNOTATION = "annotation", "annotation"
     LOG = "log", "log record"
     ERROR = "error", "error"
 

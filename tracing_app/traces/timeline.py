@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from tracing_app.traces import tracebacks
 from tracing_app.traces.models import Kind, TraceEvent
 from tracing_app.traces.summary import Figures, figures_of
 
@@ -184,6 +185,25 @@ class Row:
     @property
     def attributes_json(self) -> str:
         return json.dumps(self.event.attributes, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+    @property
+    def attribute_items(self) -> list[tuple[str, str]]:
+        """The attributes as key/value text, nested values as compact JSON; the traceback apart."""
+        attributes = self.event.attributes if isinstance(self.event.attributes, dict) else {}
+        return [
+            (
+                str(key),
+                value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str),
+            )
+            for key, value in sorted(attributes.items())
+            if key != "traceback"
+        ]
+
+    @property
+    def traceback(self) -> tracebacks.ParsedTraceback | None:
+        attributes = self.event.attributes if isinstance(self.event.attributes, dict) else {}
+        text = attributes.get("traceback")
+        return tracebacks.parse(text) if isinstance(text, str) and text else None
 
 
 @dataclass
@@ -426,6 +446,8 @@ def describe(event: TraceEvent) -> str:
         return f"retry: {attrs.get('reason', '')}".strip()
     if kind == "log":
         return f"[{event.status}] {event.name}: {attrs.get('message', '')}"
+    if kind == "annotation":
+        return " ".join(f"{key}={value}" for key, value in sorted(attrs.items()))
     if kind == "idempotent.replay":
         first = attrs.get("first_correlation_id") or "an earlier transaction"
         return f"replayed the outcome of {event.name or 'an operation'} first answered in {first}"
