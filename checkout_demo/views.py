@@ -29,6 +29,7 @@ from checkout_demo.serializers import (
     ProductSerializer,
 )
 from tracing_app.idempotency.http import IdempotencyOptions, IdempotentAPIViewMixin
+from tracing_app.recorder import annotate
 
 
 @extend_schema(summary="Liveness probe", responses=inline_serializer("Pong", {"pong": BooleanField()}))
@@ -120,6 +121,7 @@ class OrderListCreate(IdempotentAPIViewMixin, generics.ListCreateAPIView):
         incoming = OrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         order = orders().get(pk=incoming.save().pk)
+        annotate(order_id=order.pk)
         location = reverse("checkout_demo:order-detail", args=[order.pk])
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers={"Location": location}
@@ -159,6 +161,7 @@ class OrderCheckout(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         order = get_object_or_404(Order, pk=pk)
+        annotate(order_id=order.pk)
         incoming = CheckoutSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
