@@ -213,3 +213,17 @@ def test_durations_and_tones_read_at_a_glance():
         "bad",
         "neutral",
     ]
+
+
+def test_a_new_attempt_sharing_a_sequence_number_with_the_last_ones_end_stays_a_new_segment():
+    """The retry's message carries clock 2; the new attempt (another process, written first) takes 3,
+    and so does the old attempt's "retried" event."""
+    second_start = event(3, "task.started", "T", name="charge", retries=1, skew=2.0)
+    events = [
+        event(1, "task.started", "T", name="charge"),
+        event(3, "task.retried", "T", name="charge", status="RETRY", ms=10.0, skew=1.0),
+        event(4, "task.succeeded", "T", name="charge", status="SUCCESS", ms=10.0, skew=3.0),
+    ]
+    second_start.pk = 0
+    (hop,) = build("C", [second_start, *events]).hops
+    assert [segment.outcome for segment in hop.segments] == ["retry", "ok"]

@@ -271,7 +271,7 @@ class Timeline:
 def build(correlation_id: str, events: Iterable[TraceEvent], *, truncated: bool = False) -> Timeline:
     """The timeline of ``events`` (one transaction's, in any order)."""
     events = list(events)
-    ordered = sorted(events, key=lambda e: (e.sequence, e.pk or 0))
+    ordered = sorted(events, key=lambda e: (e.sequence, _tie_rank(e.kind), e.pk or 0))
     hops: dict[str, Hop] = {}
     for event in ordered:
         hop = hops.get(event.hop_id)
@@ -302,9 +302,15 @@ def build(correlation_id: str, events: Iterable[TraceEvent], *, truncated: bool 
         hop.duration_ms = _hop_duration(hop)
     skew, axis_ms = _place(in_order, hops)
     # A cause before its effects: at one sequence number, the shallower hop's event first.
-    causal = sorted(ordered, key=lambda e: (e.sequence, hops[e.hop_id].depth, e.pk or 0))
+    causal = sorted(ordered, key=lambda e: (e.sequence, hops[e.hop_id].depth, _tie_rank(e.kind), e.pk or 0))
     rows = [Row(event, hops[event.hop_id], describe(event)) for event in causal]
     return Timeline(correlation_id, in_order, roots, rows, truncated, figures_of(events), skew, axis_ms)
+
+
+def _tie_rank(kind: str) -> int:
+    """At one sequence number, an attempt's end before the next attempt's start: a retry's new attempt
+    (in another process) can take the same clock value as the end event of the attempt it follows."""
+    return 0 if kind in _ENDS else 2 if kind in _STARTS else 1
 
 
 def _apply(hop: Hop, event: TraceEvent) -> None:
