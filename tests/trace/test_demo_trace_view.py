@@ -20,7 +20,7 @@ from selenium.webdriver.support.ui import Select
 
 from checkout_demo.catalog import seed_products
 from checkout_demo.scenario import Outcome, run_scenarios
-from tests.support.browser import save_screenshot
+from tests.support.browser import full_page_screenshot
 from tests.support.waiting import wait_until
 from tests.support.worker import run_worker
 from tests.trace.conftest import PASSWORD
@@ -236,18 +236,17 @@ def check_the_pages_fit_a_phone(browser: Any, scenarios: Run) -> None:
     browser.set_window_size(390, 844)
     open_trace(browser, scenarios, "gateway down")
     assert no_sideways_scroll(browser)
-    browser.find_element(By.ID, "expand-all").click()
-    assert no_sideways_scroll(browser)
     lane = browser.find_element(By.CSS_SELECTOR, "#hops .tr-lane")
     assert lane.is_displayed() and lane.size["width"] > 200  # the waterfall, under each hop's name
     full_page(browser, "trace-gateway-down-390", width=390)
+    browser.set_window_size(390, 844)
+    browser.find_element(By.ID, "expand-all").click()
+    assert no_sideways_scroll(browser)
 
 
 def full_page(driver: Any, name: str, width: int = 1440) -> Path:
     """The whole page, saved as a test artifact, and to docs/ when TRACE_DOCS_SCREENSHOT=1."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, min(int(height) + 40, 6000))
-    path = save_screenshot(driver, name)
+    path = full_page_screenshot(driver, name, width)
     if os.environ.get("TRACE_DOCS_SCREENSHOT") == "1":
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(path, DOCS / f"{name}.png")

@@ -16,7 +16,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from tests.support.browser import save_screenshot
+from tests.support.browser import full_page_screenshot, save_screenshot
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, run_worker
 from tests.trace.conftest import PASSWORD, events
@@ -212,20 +212,6 @@ def test_support_staff_see_the_whole_transaction_in_the_trace_page(live_server, 
         chromium.get(f"{live_server.url}/admin/tracing_app/trace/{docs_cid}/")
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(full_page_screenshot(chromium, "trace-view-docs"), DOCS_SCREENSHOT)
-
-
-def full_page_screenshot(driver: Any, name: str) -> Path:
-    """The whole page, with the admin's navigation sidebar folded away."""
-    toggle = driver.find_elements(By.ID, "toggle-nav-sidebar")
-    if (
-        toggle
-        and toggle[0].is_displayed()
-        and driver.find_elements(By.CSS_SELECTOR, "#nav-sidebar[aria-expanded=true]")
-    ):
-        toggle[0].click()
-    bottom = driver.execute_script("return document.getElementById('content').getBoundingClientRect().bottom")
-    driver.set_window_size(1440, int(bottom) + 160)
-    return save_screenshot(driver, name)
 
 
 def test_a_recycled_pool_process_writes_its_events_before_it_exits(live_server, rabbitmq_url, web_tracing):

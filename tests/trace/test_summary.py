@@ -96,3 +96,20 @@ def test_a_client_error_is_refused_and_a_single_read_is_marked(client):
     recorder.flush()
     assert (stored(refused).outcome, stored(refused).single_read) == ("refused", False)
     assert (stored(read).outcome, stored(read).single_read, stored(read).entry_method) == ("ok", True, "GET")
+
+
+def test_the_entry_point_keeps_its_status_when_its_end_comes_in_a_later_batch():
+    with bind(origin="http") as first:
+        record("request.started", attributes={"method": "POST", "path": "/api/orders/"})
+    recorder.flush()
+    # A second request of the same transaction (its own clock, from 1 again) and the first one's end.
+    with bind(first.correlation_id, origin="http") as second:
+        second.hop_id = "REQ-2"
+        record("request.started", attributes={"method": "POST", "path": "/api/orders/6/checkout/"})
+    with bind(first.correlation_id, origin="http") as again:
+        again.hop_id, again.sequence = first.hop_id, first.sequence
+        record("request.finished", name="order-list", status="201")
+    recorder.flush()
+    assert second.hop_id != first.hop_id
+    row = stored(first.correlation_id)
+    assert (row.entry_hop, row.entry_point, row.entry_status) == (first.hop_id, "order-list", "201")

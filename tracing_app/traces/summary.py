@@ -80,6 +80,9 @@ class Figures:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     entry: Entry = field(default_factory=Entry)
+    #: Every hop that could be the entry, by hop ID (not stored): a later batch may hold the end of the
+    #: stored entry hop while another hop has its earliest event.
+    candidates: dict[str, Entry] = field(default_factory=dict, repr=False)
 
     @property
     def outcome(self) -> str:
@@ -111,12 +114,11 @@ class Figures:
         if other.ended_at is not None and (self.ended_at is None or other.ended_at > self.ended_at):
             self.ended_at = other.ended_at
         mine, theirs = self.entry, other.entry
-        if theirs.sequence is None:
-            return
-        if mine.sequence is None or theirs.sequence < mine.sequence:
+        same_hop = other.candidates.get(mine.hop_id)
+        if same_hop is not None and mine.sequence is not None:
+            mine.fill(same_hop)
+        if theirs.sequence is not None and (mine.sequence is None or theirs.sequence < mine.sequence):
             self.entry = theirs
-        elif theirs.hop_id == mine.hop_id:
-            mine.fill(theirs)
 
 
 def tally(events: Iterable[EventLike]) -> dict[str, Figures]:
@@ -197,6 +199,7 @@ class _Tally:
     def result(self) -> Figures:
         if self.entries:
             self.figures.entry = min(self.entries.values(), key=lambda e: e.sequence or 0)
+            self.figures.candidates = self.entries
         return self.figures
 
 
