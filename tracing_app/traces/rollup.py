@@ -2,7 +2,8 @@
 
 Runs in the recorder's writer (never on a request or task), inside the transaction that inserts the
 batch's events: missing rows are created first (concurrent writers cannot both create one), then the
-batch's rows are locked in a fixed order (two writers never wait on each other), merged, and written.
+batch's rows are locked, both in correlation ID order (two writers never wait on each other in a circle),
+merged, and written.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def merge_batch(alias: str, events: Iterable[TraceEvent]) -> None:
         return
     manager = Trace.objects.using(alias)
     manager.bulk_create(
-        [Trace(correlation_id=cid, started_at=f.started_at) for cid, f in found.items()],
+        [Trace(correlation_id=cid, started_at=found[cid].started_at) for cid in sorted(found)],
         ignore_conflicts=True,
     )
     rows = manager.select_for_update().filter(correlation_id__in=list(found)).order_by("correlation_id")
