@@ -13,9 +13,16 @@ from tests.trace.test_admin import LIST, detail, fan_out
 from tracing_app import recorder
 from tracing_app.context import bind
 from tracing_app.recorder import annotate, record
-from tracing_app.traces.models import Trace
+from tracing_app.traces.models import Trace, TraceEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]
+
+
+@pytest.fixture(autouse=True)
+def _only_this_tests_transactions() -> None:
+    # Rows committed by earlier tests' live servers and workers would join the list; rolled back after.
+    TraceEvent.objects.all().delete()
+    Trace.objects.all().delete()
 
 
 def listed(client, **params) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -38,7 +38,7 @@ _SEARCH_TEXT = (
     " || ' ' || coalesce(attributes->>'exception_message', '') || ' ' || coalesce(attributes->>'args', ''))"
 )
 # Rows looked at when free text matches many events: the newest ones, enough for a page of transactions.
-_TEXT_SCAN = 2000
+_TEXT_SCAN = 1000
 
 
 @dataclass
@@ -57,6 +57,23 @@ class TraceSummary:
     @property
     def tone(self) -> str:
         return outcome_tone(self.trace.outcome)
+
+    @property
+    def age_label(self) -> str:
+        return time_ago(self.trace.started_at)
+
+    @property
+    def started_utc(self) -> str:
+        return self.trace.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def time_ago(moment: datetime, now: datetime | None = None) -> str:
+    """``"12 s ago"``, ``"5 min ago"``, ``"3 h ago"``, ``"2 d ago"``: how long ago, at a glance."""
+    seconds = max(((now or datetime.now(UTC)) - moment).total_seconds(), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} s ago"
 
 
 @dataclass
@@ -180,17 +197,17 @@ def search(query: str) -> list[TraceSummary]:
         found = _newest(events.filter(Q(correlation_id__in=variants) | Q(hop_id__in=variants)))
         if found:
             return found
-    return _newest(events.filter(text_condition(query)), scan=_TEXT_SCAN)
+    return _newest(text_events(query), scan=_TEXT_SCAN)
 
 
-def text_condition(text: str) -> Q:
+def text_events(text: str) -> models.QuerySet[TraceEvent]:
     """Events whose name, error message or task arguments contain ``text`` (any case)."""
+    events = TraceEvent.objects.using(app_settings.TRACE_DATABASE)
     if connections[app_settings.TRACE_DATABASE].vendor == "postgresql":
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         # The indexed expression verbatim (a constant); the text goes in as a bound parameter.
-        matching = TraceEvent.objects.extra(where=[f"{_SEARCH_TEXT} ILIKE %s"], params=[pattern])  # noqa: S610
-        return Q(pk__in=matching.values("pk"))
-    return Q(name__icontains=text) | Q(attributes__icontains=text)
+        return events.extra(where=[f"{_SEARCH_TEXT} ILIKE %s"], params=[pattern])  # noqa: S610
+    return events.filter(Q(name__icontains=text) | Q(attributes__icontains=text))
 
 
 def _newest(events: models.QuerySet[TraceEvent], scan: int | None = None) -> list[TraceSummary]:
