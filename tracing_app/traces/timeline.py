@@ -148,8 +148,11 @@ class Segment:
 
     @property
     def label(self) -> str:
+        """What hovering the segment tells: the attempt, its outcome and duration, then its events."""
         duration = format_duration(self.duration_ms) if self.duration_ms is not None else "open"
-        return f"attempt {self.number}: {self.outcome}, {duration}"
+        events = "; ".join(f"#{e.sequence} {_KIND_LABELS.get(e.kind, e.kind)}" for e in self.events[:12])
+        more = f"; {len(self.events) - 12} more" if len(self.events) > 12 else ""
+        return f"attempt {self.number}: {self.outcome}, {duration} \u2014 {events}{more}"
 
 
 @dataclass
