@@ -162,18 +162,14 @@ def recent(filters: ListFilters | None = None, *, before: str = "") -> tuple[lis
     return [TraceSummary(trace) for trace in page[:size]], next_cursor
 
 
-def entry_points(limit: int = 200) -> list[str]:
-    """Entry points of recent transactions, for the list's filter suggestions (one bounded query)."""
-    recent_ids = Trace.objects.using(app_settings.TRACE_DATABASE).order_by("-started_at")[:1000]
+def entry_points(limit: int = 200, recent_count: int = 1000) -> list[str]:
+    """Entry points of recent transactions, for the list's filter suggestions (one index range)."""
     names = (
         Trace.objects.using(app_settings.TRACE_DATABASE)
-        .filter(pk__in=recent_ids.values("pk"))
-        .exclude(entry_point="")
-        .values_list("entry_point", flat=True)
-        .distinct()
-        .order_by("entry_point")
+        .order_by("-started_at")
+        .values_list("entry_point", flat=True)[:recent_count]
     )
-    return list(names[:limit])
+    return sorted({name for name in names if name})[:limit]
 
 
 def search(query: str) -> list[TraceSummary]:
