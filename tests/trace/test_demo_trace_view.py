@@ -219,6 +219,11 @@ def check_the_waterfall_is_drawn_on_time_with_one_segment_per_attempt(browser: A
         assert next_offset > offset + width  # the backoff wait is a visible gap
     assert "(3 retries)" in charge.text
     assert hop_rows(browser)["charge_payment"].get_attribute("data-outcome") == "failed"
+    # A segment leads to its attempt's events: the second attempt starts with a retried task's start.
+    charge.find_elements(By.CSS_SELECTOR, ".tr-seg")[1].click()
+    wait_until(lambda: "#event-" in browser.current_url, what="the jump to the attempt's events")
+    target = browser.find_element(By.ID, browser.current_url.rpartition("#")[2])
+    assert (target.get_attribute("data-kind"), "attempt 2" in target.text) == ("task.started", True)
     full_page(browser, "trace-gateway-down-1440")
     browser.set_window_size(1440, 1000)
 
