@@ -186,10 +186,6 @@ class Row:
         return status_tone(self.event.status, self.event.error)
 
     @property
-    def attributes_json(self) -> str:
-        return json.dumps(self.event.attributes, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-    @property
     def attribute_items(self) -> list[tuple[str, str]]:
         """The attributes as key/value text, nested values as compact JSON; the traceback apart."""
         attributes = self.event.attributes if isinstance(self.event.attributes, dict) else {}
@@ -243,10 +239,6 @@ class Timeline:
     @property
     def failed_hops(self) -> list[Hop]:
         return [hop for hop in self.hops if hop.failed]
-
-    @property
-    def error_count(self) -> int:
-        return self.figures.errors
 
     @property
     def errors_only(self) -> bool:
