@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from tracing_app import recorder
@@ -113,3 +116,19 @@ def test_the_entry_point_keeps_its_status_when_its_end_comes_in_a_later_batch():
     assert second.hop_id != first.hop_id
     row = stored(first.correlation_id)
     assert (row.entry_hop, row.entry_point, row.entry_status) == (first.hop_id, "order-list", "201")
+
+
+def test_rows_without_figures_are_recounted_from_their_events(settings):
+    cid = failing_checkout(compensate=True)
+    Trace.objects.filter(pk=cid).update(events=0, outcome="", errors=0, entry_point="")
+    out = StringIO()
+    call_command("rebuild_trace_figures", stdout=out)
+    assert out.getvalue().strip() == "Recounted the figures of 1 transaction."
+    row = stored(cid)
+    assert (row.outcome, row.events, row.errors, row.entry_point) == ("compensated", 7, 1, "checkout")
+    # A changed setting applies to stored rows once every row is recounted.
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_COMPENSATION_TASKS": ["rollback"]}
+    call_command("rebuild_trace_figures", stdout=out)
+    assert stored(cid).outcome == "compensated"
+    call_command("rebuild_trace_figures", "--all", stdout=out)
+    assert stored(cid).outcome == "failed"

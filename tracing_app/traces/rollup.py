@@ -8,10 +8,12 @@ merged, and written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+
+from django.db import transaction
 
 from tracing_app.traces.models import Trace, TraceEvent
-from tracing_app.traces.summary import Entry, Figures, tally
+from tracing_app.traces.summary import Entry, Figures, figures_of, tally
 
 _FIELDS = [
     "started_at",
@@ -53,6 +55,47 @@ def merge_batch(alias: str, events: Iterable[TraceEvent]) -> None:
         write_figures(row, figures)
         changed.append(row)
     manager.bulk_update(changed, _FIELDS)
+
+
+def rebuild(alias: str, *, everything: bool = False, batch_size: int = 200) -> Iterator[int]:
+    """Recount the stored figures from the events, a batch of transactions per transaction block;
+    yields how many were recounted after each batch.
+
+    By default only rows that have none (written before the figures existed); with ``everything``,
+    every row (after ``TRACE_COMPENSATION_TASKS`` changed, say).
+    """
+    manager = Trace.objects.using(alias)
+    last = ""
+    while True:
+        rows = manager.filter(correlation_id__gt=last).order_by("correlation_id")
+        if not everything:
+            rows = rows.filter(events=0)
+        batch = list(rows[:batch_size])
+        if not batch:
+            return
+        with transaction.atomic(using=alias):
+            events = TraceEvent.objects.using(alias).filter(correlation_id__in=[row.pk for row in batch])
+            found: dict[str, list[TraceEvent]] = {}
+            for event in events.only(*_EVENT_FIELDS).iterator():
+                found.setdefault(event.correlation_id, []).append(event)
+            for row in batch:
+                write_figures(row, figures_of(found.get(row.pk, ())))
+            manager.bulk_update(batch, _FIELDS)
+        last = batch[-1].pk
+        yield len(batch)
+
+
+_EVENT_FIELDS = (
+    "correlation_id",
+    "hop_id",
+    "sequence",
+    "kind",
+    "name",
+    "status",
+    "error",
+    "timestamp",
+    "attributes",
+)
 
 
 def figures_of_row(row: Trace) -> Figures:
