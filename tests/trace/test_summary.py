@@ -91,6 +91,8 @@ def test_an_uncaught_exception_and_its_500_count_as_one_error():
     recorder.flush()
     row = stored(response["X-Correlation-ID"])
     assert (row.outcome, row.errors, row.entry_status) == ("failed", 1, "500")
+    # A failing GET is no poll to hide.
+    assert (row.entry_method, row.single_read) == ("GET", False)
 
 
 def test_a_client_error_is_refused_and_a_single_read_is_marked(client):

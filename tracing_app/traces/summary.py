@@ -102,8 +102,11 @@ class Figures:
 
     @property
     def single_read(self) -> bool:
-        """One safe-method request and nothing else (a poll, a page view): hidden from the list by default."""
-        return self.requests <= 1 and self.tasks == 0 and self.entry.method in SAFE_METHODS
+        """One safe-method request that went without error, and nothing else (a poll, a page view):
+        hidden from the list by default."""
+        return (
+            self.requests <= 1 and self.tasks == 0 and not self.errors and self.entry.method in SAFE_METHODS
+        )
 
     def merge(self, other: Figures) -> None:
         for name in ("events", "requests", "tasks", "retries", "errors", "open_hops", "queued"):
