@@ -48,6 +48,9 @@ class Run:
 @pytest.fixture
 def scenarios(live_server: Any, rabbitmq_url: str, settings: Any) -> Run:
     settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_ENABLED": True, "TRACE_FLUSH_INTERVAL": 0.05}
+    # Transactions earlier tests committed (their workers write until they stop) are not this run's.
+    TraceEvent.objects.all().delete()
+    Trace.objects.all().delete()
     seed_products()
     with run_worker(rabbitmq_url, concurrency=2, env={"TRACE_EVENTS": "1"}):
         outcomes = {o.scenario.name: o for o in run_scenarios(live_server.url, deadline_seconds=120)}
@@ -143,16 +146,17 @@ def check_the_list_shows_checkouts_not_polls_and_filters_them(browser: Any, scen
     }
     assert {name: rows.get(scenarios.cid(name)) for name in expected} == expected
     # Polling GETs and stock reads are transactions of their own, hidden by default.
-    assert len(rows) == len(expected)
+    assert not Trace.objects.filter(pk__in=list(rows), single_read=True).exists()
+    assert Trace.objects.filter(single_read=True).count() > 10
     full_page(browser, "trace-list-1440")
     browser.set_window_size(1440, 1000)
 
     Select(browser.find_element(By.ID, "filter-outcome")).select_by_visible_text("compensated")
     browser.find_element(By.CSS_SELECTOR, "#trace-filters button[type=submit]").click()
     wait_until(lambda: "outcome=compensated" in browser.current_url, what="the outcome filter")
-    assert sorted(listed(browser)) == sorted(
-        [(scenarios.cid("declined"), "compensated"), (scenarios.cid("gateway down"), "compensated")]
-    )
+    compensated = listed(browser)
+    assert {scenarios.cid("declined"), scenarios.cid("gateway down")} <= {cid for cid, _ in compensated}
+    assert {outcome for _, outcome in compensated} == {"compensated"}
 
     browser.get(f"{scenarios.base}{LIST}?min_ms=3000")
     slow = {cid for cid, _ in listed(browser)}
@@ -160,13 +164,15 @@ def check_the_list_shows_checkouts_not_polls_and_filters_them(browser: Any, scen
     assert all(Trace.objects.get(pk=cid).duration_ms >= 3000 for cid in slow)
 
     browser.get(f"{scenarios.base}{LIST}?reads=1")
-    assert len(listed(browser)) > len(expected)
+    assert Trace.objects.filter(pk__in=[cid for cid, _ in listed(browser)], single_read=True).exists()
 
 
 def check_search_finds_an_order_a_lowercase_id_and_words(browser: Any, scenarios: Run) -> None:
     down = scenarios.cid("gateway down")
     search(browser, f"order_id={scenarios.order_id('gateway down')}")
-    assert listed(browser) == [(down, "compensated")]
+    assert (down, "compensated") in listed(browser)
+    others = {scenarios.cid(name) for name in scenarios.outcomes} - {down}
+    assert not others & {cid for cid, _ in listed(browser)}
 
     search(browser, down.lower())
     wait_until(lambda: browser.find_elements(By.ID, "correlation-id"), what="the redirect to the trace")
@@ -174,7 +180,8 @@ def check_search_finds_an_order_a_lowercase_id_and_words(browser: Any, scenarios
 
     browser.get(f"{scenarios.base}{LIST}")
     search(browser, "payment_unavailable")
-    assert [cid for cid, _ in listed(browser)] == [down]
+    found = {cid for cid, _ in listed(browser)}
+    assert down in found and not others & found
     search(browser, "charge_payment")
     assert {scenarios.cid(name) for name in scenarios.outcomes} <= {cid for cid, _ in listed(browser)}
 
