@@ -31,6 +31,7 @@ from checkout_demo.serializers import (
     ProductSerializer,
 )
 from tracing_app.idempotency.http import IdempotencyOptions, IdempotentAPIViewMixin
+from tracing_app.recorder import annotate
 
 
 @extend_schema(summary="Liveness probe", responses=inline_serializer("Pong", {"pong": BooleanField()}))
@@ -135,6 +136,7 @@ class OrderListCreate(IdempotentAPIViewMixin, CustomerView, generics.ListCreateA
         incoming = OrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         order = orders(request.user).get(pk=incoming.save(customer=request.user).pk)
+        annotate(order_id=order.pk)
         location = reverse("checkout_demo:order-detail", args=[order.pk])
         return Response(
             OrderSerializer(order).data, status=status.HTTP_201_CREATED, headers={"Location": location}
@@ -174,6 +176,7 @@ class OrderCheckout(CustomerView, APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         order = get_object_or_404(orders(request.user), pk=pk)
+        annotate(order_id=order.pk)
         incoming = CheckoutSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:

@@ -147,6 +147,8 @@ TRACING_APP = {
     "OTEL_ENABLED": os.environ.get("DEMO_OTEL", "") == "1",
     # Staff browsing the admin (the Traces pages included) and static files record only their errors.
     "TRACE_EXCLUDE_PATHS": ("/admin/", "/static/", "/favicon.ico"),
+    # The trace page links an order_id it recorded to the order and to the gateway's charge for it.
+    "TRACE_ADMIN_LINKS": "checkout_demo.links.admin_links",
 }
 
 REST_FRAMEWORK = {

@@ -60,6 +60,13 @@ DEFAULTS: dict[str, Any] = {
     # Transactions per page in the admin's trace list, and most events shown on one trace page.
     "TRACE_ADMIN_PAGE_SIZE": 50,
     "TRACE_MAX_EVENTS_SHOWN": 2000,
+    # Task names (case-insensitive substrings) that undo a failed transaction's work: a failure followed
+    # by one of them succeeding reads "compensated" rather than "failed".
+    "TRACE_COMPENSATION_TASKS": ("compensate",),
+    # Links from a trace to the records it touched: attribute key -> admin URL name taking the value as
+    # its one argument (e.g. {"order_id": "admin:shop_order_change"}), or the dotted path of a function
+    # (key, value) -> [(label, url), ...] called for every attribute.
+    "TRACE_ADMIN_LINKS": {},
     # Idempotency (tracing_app.idempotency). Request header carrying the client's key.
     "IDEMPOTENCY_HEADER": "Idempotency-Key",
     # Longest client key accepted (characters, after unquoting); longer keys get a 400.

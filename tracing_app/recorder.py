@@ -118,6 +118,12 @@ def record(
         )
 
 
+def annotate(**attributes: Any) -> None:
+    """Record what the current hop is about (``annotate(order_id=order.pk)``), so the admin's
+    ``key=value`` search finds the transaction and ``TRACE_ADMIN_LINKS`` can link the record."""
+    record("annotation", attributes=attributes)
+
+
 def emit(
     ctx: TraceContext,
     kind: str,
@@ -385,12 +391,12 @@ class Recorder:
             return 0
 
     def _insert(self, alias: str, batch: list[PendingEvent]) -> None:
-        from tracing_app.traces.models import Trace, TraceEvent
+        from tracing_app.traces.models import TraceEvent
+        from tracing_app.traces.rollup import merge_batch
 
         pid = os.getpid()
         aware = settings.USE_TZ
         rows = []
-        started: dict[str, datetime] = {}
         for event in batch:
             moment = datetime.fromtimestamp(event.created, UTC)
             if not aware:
@@ -414,15 +420,9 @@ class Recorder:
                     attributes=event.attributes,
                 )
             )
-            first = started.get(event.correlation_id)
-            if first is None or moment < first:
-                started[event.correlation_id] = moment
         with transaction.atomic(using=alias):
             TraceEvent.objects.using(alias).bulk_create(rows)
-            Trace.objects.using(alias).bulk_create(
-                [Trace(correlation_id=_cut(cid, 128), started_at=at) for cid, at in started.items()],
-                ignore_conflicts=True,
-            )
+            merge_batch(alias, rows)
 
     def _keep(self, batch: list[PendingEvent], exc: BaseException) -> None:
         """Put a batch the database could not take back in front of the buffer, within its bound."""

@@ -2,7 +2,7 @@
 
 ``chromium`` (a pytest fixture, registered in tests/conftest.py) yields a selenium WebDriver with a
 fresh profile; it fails, never skips, when the browser is missing. ``save_screenshot(driver, name)``
-writes ``var/test-artifacts/<name>.png`` and returns the path.
+writes ``var/test-artifacts/<name>.png`` and returns the path; ``full_page_screenshot`` the whole page.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -56,3 +57,17 @@ def save_screenshot(driver: webdriver.Chrome, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+def full_page_screenshot(driver: webdriver.Chrome, name: str, width: int = 1440) -> Path:
+    """The whole page at ``width`` pixels, with the admin's navigation sidebar folded away."""
+    toggle = driver.find_elements(By.ID, "toggle-nav-sidebar")
+    if (
+        toggle
+        and toggle[0].is_displayed()
+        and driver.find_elements(By.CSS_SELECTOR, "#nav-sidebar[aria-expanded=true]")
+    ):
+        toggle[0].click()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(int(height) + 40, 8000))
+    return save_screenshot(driver, name)

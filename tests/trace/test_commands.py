@@ -32,7 +32,10 @@ def test_trace_prints_the_tree_and_the_timeline_in_causal_order():
     output = run("trace", cid)
     lines = output.splitlines()
     assert lines[0] == f"Trace {cid}"
-    assert "3 hops, 10 events, 1 error, status 202, 18.0 ms" in lines[1]
+    # The whole transaction's outcome, not the request's 202.
+    assert lines[1].split()[0] == "FAILED" and lines[1].endswith("first to last event")
+    assert lines[2] == "  1 request, 2 tasks, 1 retry, 1 error, 3 hops, 10 events"
+    assert lines[3] == "  entry point checkout 202"
     tree = lines[lines.index("Causal tree") + 1 : lines.index("Timeline") - 1]
     assert [line.split("]")[1].split()[0] for line in tree if "]" in line] == [
         "checkout",
@@ -51,6 +54,7 @@ def test_trace_prints_json_for_scripts():
     document = json.loads(run("trace", cid, "--format", "json"))
     assert [hop["name"] for hop in document["hops"]] == ["checkout", "reserve_stock", "charge_card"]
     assert document["hops"][2]["outcome"] == "failed"
+    assert (document["summary"]["outcome"], document["summary"]["tasks"]) == ("failed", 2)
     assert [e["kind"] for e in document["events"]][:2] == ["request.started", "task.published"]
 
 
@@ -61,6 +65,16 @@ def test_trace_never_writes_control_characters_to_the_terminal():
     output = run("trace", ctx.correlation_id, "--attributes")
     assert "\x1b" not in output and "line\nforged" not in output
     assert "evil\\x1b[2J" in output and "line\\x0aforged" in output
+
+
+def test_attributes_are_wrapped_to_the_terminal_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    with bind("wrapped-trace") as ctx:
+        record("log", name="app", status="WARNING", attributes={"message": "word " * 40})
+    recorder.flush()
+    output = run("trace", ctx.correlation_id, "--attributes")
+    attribute_lines = output[output.index("       message = ") :].splitlines()
+    assert len(attribute_lines) > 3 and all(len(line) <= 60 for line in attribute_lines)
 
 
 def test_trace_of_an_unknown_id_fails_clearly():

@@ -6,17 +6,14 @@ database (``TRACE_EVENTS=1``). The web side is Django's live server with the mid
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from tests.support.browser import save_screenshot
+from tests.support.browser import full_page_screenshot, save_screenshot
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, run_worker
 from tests.trace.conftest import PASSWORD, events
@@ -29,7 +26,6 @@ pytestmark = [
 ]
 
 XSS = "<script>alert('task')</script>"
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "trace-view.png"
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +186,7 @@ def test_support_staff_see_the_whole_transaction_in_the_trace_page(live_server, 
 
     sequences = [
         int(r.get_attribute("data-sequence"))
-        for r in chromium.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")
+        for r in chromium.find_elements(By.CSS_SELECTOR, "#timeline tr.tr-event")
     ]
     assert sequences == sorted(sequences)
     assert chromium.find_elements(By.CSS_SELECTOR, "#timeline tr.tr-event--log")
@@ -205,27 +201,6 @@ def test_support_staff_see_the_whole_transaction_in_the_trace_page(live_server, 
     chromium.execute_script("document.documentElement.dataset.theme = 'dark'")
     full_page_screenshot(chromium, "trace-view-dark")
     chromium.execute_script("document.documentElement.dataset.theme = 'light'")
-    if os.environ.get("TRACE_DOCS_SCREENSHOT") == "1":
-        # The README's picture: the same page for an order with an ordinary note.
-        docs_cid = checkout(live_server, "ord-4243", note="gift wrap, leave at the door")
-        wait_for_fan_out(docs_cid)
-        chromium.get(f"{live_server.url}/admin/tracing_app/trace/{docs_cid}/")
-        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(full_page_screenshot(chromium, "trace-view-docs"), DOCS_SCREENSHOT)
-
-
-def full_page_screenshot(driver: Any, name: str) -> Path:
-    """The whole page, with the admin's navigation sidebar folded away."""
-    toggle = driver.find_elements(By.ID, "toggle-nav-sidebar")
-    if (
-        toggle
-        and toggle[0].is_displayed()
-        and driver.find_elements(By.CSS_SELECTOR, "#nav-sidebar[aria-expanded=true]")
-    ):
-        toggle[0].click()
-    bottom = driver.execute_script("return document.getElementById('content').getBoundingClientRect().bottom")
-    driver.set_window_size(1440, int(bottom) + 160)
-    return save_screenshot(driver, name)
 
 
 def test_a_recycled_pool_process_writes_its_events_before_it_exits(live_server, rabbitmq_url, web_tracing):

@@ -158,6 +158,9 @@ def test_an_unresolved_request_is_named_by_its_method_and_path(tracing, client, 
         ("request.finished", "", "404"),
     ]
     trace = viewer_client.get(f"/admin/tracing_app/trace/{cid}/").context["trace"]
-    assert trace.root.name == "POST /no/such/page/"
+    assert (trace.root.name, trace.root.outcome) == ("POST /no/such/page/", "not found")
+    assert trace.outcome == "refused"
     listed = viewer_client.get("/admin/tracing_app/trace/").context["summaries"]
-    assert ("POST /no/such/page/", "404") in [(s.name, s.status) for s, _ in listed]
+    assert ("POST /no/such/page/", "404", "refused") in [
+        (s.entry_point, s.entry_status, s.outcome) for s, _ in listed
+    ]

@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from tracing_app.traces.models import TraceEvent
+from tracing_app.traces.summary import figures_of
 from tracing_app.traces.timeline import build, format_duration, status_tone
 
 BASE = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -99,7 +100,10 @@ def test_a_retried_task_is_one_hop_with_two_attempts_and_no_self_loop():
         "SUCCESS",
     )
     assert reserve.parent_id == "C"
-    assert reserve.duration_label == "4.0 ms"
+    # Whole hop: first attempt's start to the last attempt's end, each attempt's own figure beside it.
+    assert reserve.duration_label == "1.00 s"
+    assert reserve.attempt_durations == ["3.0 ms", "4.0 ms"]
+    assert [segment.outcome for segment in reserve.segments] == ["retry", "ok"]
 
 
 def test_the_failing_hop_is_marked_with_its_error():
@@ -111,11 +115,63 @@ def test_the_failing_hop_is_marked_with_its_error():
     assert trace.root.outcome == "ok" and trace.root.status == "202"
 
 
-def test_waterfall_bars_span_each_hop_on_the_logical_clock():
+def test_the_waterfall_is_drawn_on_wall_clock_time():
+    """A task that started 2 s into a 4 s transaction is drawn from the middle of the axis."""
+    trace = build(
+        "C",
+        [
+            event(1, "request.started", "C", method="POST", path="/checkout/"),
+            event(2, "task.published", "C", name="charge", task_id="T"),
+            event(3, "request.finished", "C", name="checkout", status="202", ms=100.0, skew=0.1),
+            event(3, "task.started", "T", "C", name="charge", skew=2.0),
+            event(4, "task.succeeded", "T", "C", name="charge", status="SUCCESS", ms=2000.0, skew=4.0),
+        ],
+    )
+    hops = {hop.hop_id: hop for hop in trace.hops}
+    assert trace.axis_ms == 4000
+    assert (hops["C"].offset_pct, hops["C"].width_pct) == (0, 2.5)
+    assert (hops["T"].offset_pct, hops["T"].width_pct) == (50, 50)
+    assert trace.clock_skew_ms == 0
+
+
+def test_each_attempt_is_its_own_segment_with_the_backoff_gap_between():
+    trace = build(
+        "C",
+        [
+            event(1, "task.started", "T", name="charge"),
+            event(2, "task.retried", "T", name="charge", status="RETRY", ms=1000.0, skew=1.0),
+            event(3, "task.started", "T", name="charge", retries=1, skew=3.0),
+            event(4, "task.succeeded", "T", name="charge", status="SUCCESS", ms=1000.0, skew=4.0),
+        ],
+    )
+    (hop,) = trace.hops
+    first, second = hop.segments
+    assert (first.offset_pct, first.width_pct, first.outcome) == (0, 25, "retry")
+    assert (second.offset_pct, second.width_pct, second.outcome) == (75, 25, "ok")
+    assert hop.duration_label == "4.00 s" and hop.attempt_durations == ["1.00 s", "1.00 s"]
+
+
+def test_a_hop_whose_clock_runs_behind_is_drawn_after_its_cause_and_the_page_says_so():
     hops = {hop.hop_id: hop for hop in build("C", checkout_events()).hops}
-    assert hops["C"].offset_pct == 0
-    assert hops["T3"].offset_pct > hops["T1"].offset_pct > 0
-    assert 0 < hops["T3"].width_pct < hops["C"].width_pct + hops["T1"].width_pct
+    trace = build("C", checkout_events())
+    assert trace.clock_skew_ms == 600_000
+    assert hops["T1"].offset_pct >= hops["C"].offset_pct
+    assert hops["T3"].segments[0].offset_pct >= hops["T1"].segments[0].offset_pct
+
+
+def test_a_cause_is_listed_before_its_effects_at_equal_sequence_numbers():
+    """A failing task publishes its compensation before its own failure is recorded: both get #16."""
+    events = [
+        event(15, "task.started", "CHARGE", "REQ", name="charge"),
+        event(16, "task.started", "UNDO", "CHARGE", name="compensate"),
+        event(16, "task.failed", "CHARGE", "REQ", name="charge", status="FAILURE", error=True),
+    ]
+    trace = build("C", events)
+    assert [(row.event.hop_id, row.event.kind) for row in trace.rows] == [
+        ("CHARGE", "task.started"),
+        ("CHARGE", "task.failed"),
+        ("UNDO", "task.started"),
+    ]
 
 
 def test_a_parent_outside_the_trace_makes_a_root_and_is_named():
@@ -167,8 +223,22 @@ def test_one_exception_is_one_error():
         event(2, "error", "R", name="RuntimeError", error=True, message="boom"),
         event(3, "request.finished", "R", name="boom", status="500", error=True, ms=2.0),
     ]
-    assert build("C", failing_request).error_count == 1
+    assert figures_of(failing_request).errors == 1
     # A failed task with no exception event of its own still counts, and so does each distinct error.
-    assert build("C", checkout_events()).error_count == 1
+    assert figures_of(checkout_events()).errors == 1
     logged_then_raised = [*failing_request, event(4, "log", "R", name="app", status="ERROR", error=True)]
-    assert build("C", logged_then_raised).error_count == 2
+    assert figures_of(logged_then_raised).errors == 2
+
+
+def test_a_new_attempt_sharing_a_sequence_number_with_the_last_ones_end_stays_a_new_segment():
+    """The retry's message carries clock 2; the new attempt (another process, written first) takes 3,
+    and so does the old attempt's "retried" event."""
+    second_start = event(3, "task.started", "T", name="charge", retries=1, skew=2.0)
+    events = [
+        event(1, "task.started", "T", name="charge"),
+        event(3, "task.retried", "T", name="charge", status="RETRY", ms=10.0, skew=1.0),
+        event(4, "task.succeeded", "T", name="charge", status="SUCCESS", ms=10.0, skew=3.0),
+    ]
+    second_start.pk = 0
+    (hop,) = build("C", [second_start, *events]).hops
+    assert [segment.outcome for segment in hop.segments] == ["retry", "ok"]

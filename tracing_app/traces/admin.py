@@ -5,24 +5,31 @@ permission see anything (superusers have it). Nothing can be added, changed or d
 events go with ``manage.py purge_traces``. Every value shown comes from requests and tasks, so the
 templates never mark anything safe: Django's autoescaping handles IDs, headers and task arguments.
 
-URL names (namespace ``admin``): ``tracing_app_trace_changelist`` (the list, ``?q=`` to search) and
+URL names (namespace ``admin``): ``tracing_app_trace_changelist`` (the list, ``?q=`` to search; filters
+``outcome``, ``entry``, ``min_ms``, ``max_ms``, ``since``, ``until``, ``reads=1``, ``errors=1``) and
 ``tracing_app_trace_detail`` (one transaction: ``reverse("admin:tracing_app_trace_detail",
 args=[correlation_id])``).
 """
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from tracing_app.ids import minted_at
-from tracing_app.traces import queries, timeline
+from tracing_app.traces import queries, summary, timeline
+from tracing_app.traces.links import related_links
 from tracing_app.traces.models import Trace
+from tracing_app.traces.rollup import figures_of_row
 
 
 @admin.register(Trace)
@@ -60,19 +67,25 @@ class TraceAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         context = self._context(request, "Traces")
         query = request.GET.get("q", "").strip()
-        errors_only = request.GET.get("errors") == "1"
         before = request.GET.get("before", "")
+        filters = list_filters(request.GET)
         next_cursor = ""
         if query:
             summaries = queries.search(query)
-            if len(summaries) == 1 and summaries[0].correlation_id == query:
-                return HttpResponseRedirect(self.trace_url(query))
+            if len(summaries) == 1 and summaries[0].correlation_id.upper() == query.upper():
+                return HttpResponseRedirect(self.trace_url(summaries[0].correlation_id))
         else:
-            summaries, next_cursor = queries.recent(before=before, errors_only=errors_only)
+            summaries, next_cursor = queries.recent(filters, before=before)
+        params = request.GET.copy()
+        params.pop("before", None)
         context.update(
             query=query,
-            errors_only=errors_only,
-            summaries=[(summary, self.trace_url(summary.correlation_id)) for summary in summaries],
+            filters=filters,
+            filtering=params.urlencode(),
+            outcomes=summary.OUTCOMES,
+            entry_points=queries.entry_points(),
+            errors_only=filters.errors_only,
+            summaries=[(item, self.trace_url(item.correlation_id)) for item in summaries],
             next_cursor=next_cursor,
             paged=bool(before),
         )
@@ -82,6 +95,10 @@ class TraceAdmin(admin.ModelAdmin):
         context = self._context(request, f"Trace {correlation_id}")
         events, truncated = queries.events_of(correlation_id)
         trace = timeline.build(correlation_id, events, truncated=truncated)
+        if truncated:
+            stored = queries.stored_trace(correlation_id)
+            if stored is not None and stored.events:
+                trace.figures = figures_of_row(stored)
         replayed = []
         for row in trace.rows:
             if row.event.kind == "idempotent.replay" and isinstance(row.event.attributes, dict):
@@ -95,6 +112,7 @@ class TraceAdmin(admin.ModelAdmin):
             correlation_id=correlation_id,
             minted_at=minted_at(correlation_id),
             trace=trace,
+            related=related_links(events),
             idempotency=self._idempotency(request, correlation_id, replayed),
             list_url=reverse(f"{self.admin_site.name}:tracing_app_trace_changelist"),
         )
@@ -126,3 +144,36 @@ class TraceAdmin(admin.ModelAdmin):
                     url = ""
             rows.append({"record": record, "url": url})
         return {"rows": rows}
+
+
+def list_filters(params: QueryDict) -> queries.ListFilters:
+    """The list's filters from its query string; values that do not parse are ignored."""
+    return queries.ListFilters(
+        outcome=params.get("outcome", "") if params.get("outcome") in summary.OUTCOMES else "",
+        entry_point=params.get("entry", "").strip()[:255],
+        min_ms=_number(params.get("min_ms")),
+        max_ms=_number(params.get("max_ms")),
+        since=_moment(params.get("since")),
+        until=_moment(params.get("until")),
+        include_reads=params.get("reads") == "1",
+        errors_only=params.get("errors") == "1",
+    )
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A ``datetime-local`` value (``2026-11-28T21:30``) in the current time zone, or ISO 8601."""
+    try:
+        moment = parse_datetime(text.strip()) if text else None
+    except ValueError:
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, register
+from django.utils.module_loading import import_string
 
 from tracing_app.checks import known_database, positive_numbers
 from tracing_app.conf import app_settings
@@ -30,4 +31,35 @@ def check_trace_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         errors.append(Error(f"TRACING_APP['TRACE_RETENTION'] is invalid: {exc}.", id="tracing_app.E501"))
     errors += known_database("TRACE_DATABASE", "tracing_app.E502")
     errors += positive_numbers(_POSITIVE, "tracing_app.E503")
+    words = app_settings.TRACE_COMPENSATION_TASKS
+    if isinstance(words, str) or not all(isinstance(word, str) and word for word in words):
+        errors.append(
+            Error(
+                "TRACING_APP['TRACE_COMPENSATION_TASKS'] must be a list of non-empty task name fragments, "
+                f"not {words!r}.",
+                id="tracing_app.E504",
+            )
+        )
+    errors += _check_links(app_settings.TRACE_ADMIN_LINKS)
     return errors
+
+
+def _check_links(links: Any) -> list[CheckMessage]:
+    if isinstance(links, str):
+        try:
+            hook = import_string(links)
+        except ImportError as exc:
+            return [
+                Error(f"TRACING_APP['TRACE_ADMIN_LINKS'] cannot be imported: {exc}.", id="tracing_app.E505")
+            ]
+        if callable(hook):
+            return []
+    elif isinstance(links, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in links.items()):
+        return []
+    return [
+        Error(
+            "TRACING_APP['TRACE_ADMIN_LINKS'] must map attribute keys to admin URL names, or be the dotted "
+            f"path of a function (key, value) -> [(label, url)], not {links!r}.",
+            id="tracing_app.E505",
+        )
+    ]

@@ -16,6 +16,7 @@ class Kind(models.TextChoices):
     IDEMPOTENT_REPLAY = "idempotent.replay", "idempotent replay"
     MESSAGE_PUBLISHED = "message.published", "message published"
     MESSAGE_CONSUMED = "message.consumed", "message consumed"
+    ANNOTATION = "annotation", "annotation"
     LOG = "log", "log record"
     ERROR = "error", "error"
 
@@ -62,18 +63,46 @@ class TraceEvent(models.Model):
 
 
 class Trace(models.Model):
-    """One recorded transaction, so the admin pages through recent ones without grouping every event.
+    """One recorded transaction, with its headline figures, so the list pages and filters on indexed
+    columns without grouping events.
 
-    Written once per correlation ID and process (duplicates are ignored); the figures shown in the list
-    (status, duration, hops, errors) are aggregated from the page's events when it is shown.
+    The recorder merges the figures of every batch it writes (:mod:`tracing_app.traces.summary`), so
+    they cover every hop of the transaction: outcome, first-to-last-event duration, counts.
     """
 
     correlation_id = models.CharField(max_length=128, primary_key=True)
     started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    # One of summary.OUTCOMES; "" for a row written before the figures existed.
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    entry_point = models.CharField(max_length=255, blank=True, default="")
+    entry_hop = models.CharField(max_length=128, blank=True, default="")
+    entry_sequence = models.BigIntegerField(null=True, blank=True)
+    entry_method = models.CharField(max_length=16, blank=True, default="")
+    entry_status = models.CharField(max_length=32, blank=True, default="")
+    # A single safe-method request (a poll, a page view): hidden from the list unless asked for.
+    single_read = models.BooleanField(default=False)
+    events = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    tasks = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    compensations = models.PositiveIntegerField(default=0)
+    # Starts minus ends, and tasks published minus started: above zero while work is under way.
+    open_hops = models.IntegerField(default=0)
+    queued = models.IntegerField(default=0)
 
     class Meta:
         verbose_name = "trace"
-        indexes = [models.Index(fields=["started_at", "correlation_id"], name="tracing_trace_started")]
+        indexes = [
+            models.Index(fields=["started_at", "correlation_id"], name="tracing_trace_started"),
+            # The list's default view (polls hidden) and each filter, newest first.
+            models.Index(fields=["single_read", "started_at"], name="tracing_trace_reads"),
+            models.Index(fields=["outcome", "started_at"], name="tracing_trace_outcome"),
+            models.Index(fields=["entry_point", "started_at"], name="tracing_trace_entry"),
+            models.Index(fields=["duration_ms"], name="tracing_trace_duration"),
+        ]
 
     def __str__(self) -> str:
         return self.correlation_id

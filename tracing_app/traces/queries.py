@@ -1,9 +1,10 @@
 """Reading the trace store: one transaction's events, recent transactions, search, related records.
 
 Every query is bounded by an index: a transaction's events by (correlation_id, sequence), recent
-transactions by the :class:`Trace` table (keyset pagination, no OFFSET), a task or request ID by
-``hop_id``, an attribute value by the GIN index on PostgreSQL. The list's figures are aggregated for
-the shown page only, so the list costs the same with a thousand or a hundred million events.
+transactions and every list filter by the :class:`Trace` table's indexes (keyset pagination, no OFFSET),
+a task or request ID by ``hop_id``, an attribute value by the GIN index on PostgreSQL, free text by the
+trigram index. The list shows each transaction's stored figures, so it costs the same with a thousand or
+a hundred million events.
 """
 
 from __future__ import annotations
@@ -11,50 +12,111 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import reduce
 from operator import or_
 from typing import Any
 
 from django.apps import apps
 from django.db import connections, models
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Max, Q
 from django.db.models.fields.json import KeyTransform
 from django.db.models.lookups import Exact
 from django.utils.dateparse import parse_datetime
 
 from tracing_app.conf import app_settings
+from tracing_app.traces import summary
 from tracing_app.traces.models import Trace, TraceEvent
-from tracing_app.traces.timeline import describe, format_duration, status_tone
-
-#: Kinds that end an attempt of a hop and carry its status and duration.
-END_KINDS = ("request.finished", "task.retried", "task.succeeded", "task.failed")
+from tracing_app.traces.timeline import format_duration
 
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _MAX_QUERY = 256
+_ID_LIKE = re.compile(r"[A-Za-z0-9._:-]+")
+# The expression the migration's trigram index covers (PostgreSQL); free text is matched against it.
+_SEARCH_TEXT = (
+    "(name || ' ' || coalesce(attributes->>'message', '') || ' ' || coalesce(attributes->>'exception', '')"
+    " || ' ' || coalesce(attributes->>'exception_message', '') || ' ' || coalesce(attributes->>'args', ''))"
+)
+# Rows looked at when free text matches many events: the newest ones, enough for a page of transactions.
+_TEXT_SCAN = 1000
 
 
 @dataclass
 class TraceSummary:
-    """One row of the list: the root hop's name, status and duration, and counts over the whole trace."""
+    """One row of the list: the transaction's stored figures (see :mod:`tracing_app.traces.summary`)."""
 
-    correlation_id: str
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    name: str = ""
-    status: str = ""
-    duration_ms: float | None = None
-    hops: int = 0
-    events: int = 0
-    errors: int = 0
+    trace: Trace
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.trace, name)
 
     @property
     def duration_label(self) -> str:
-        return format_duration(self.duration_ms)
+        return format_duration(self.trace.duration_ms)
 
     @property
     def tone(self) -> str:
-        return status_tone(self.status, bool(self.errors) and not self.status)
+        return outcome_tone(self.trace.outcome)
+
+    @property
+    def age_label(self) -> str:
+        return time_ago(self.trace.started_at)
+
+    @property
+    def started_utc(self) -> str:
+        return self.trace.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def time_ago(moment: datetime, now: datetime | None = None) -> str:
+    """``"12 s ago"``, ``"5 min ago"``, ``"3 h ago"``, ``"2 d ago"``: how long ago, at a glance."""
+    seconds = max(((now or datetime.now(UTC)) - moment).total_seconds(), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} s ago"
+
+
+@dataclass
+class ListFilters:
+    """What the list shows: every field empty or False shows recent transactions, polls hidden."""
+
+    outcome: str = ""
+    entry_point: str = ""
+    min_ms: float | None = None
+    max_ms: float | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    include_reads: bool = False
+    errors_only: bool = False
+
+    def apply(self, traces: models.QuerySet[Trace]) -> models.QuerySet[Trace]:
+        if self.errors_only:
+            traces = traces.filter(outcome__in=summary.WITH_ERRORS)
+        elif self.outcome in summary.OUTCOMES:
+            traces = traces.filter(outcome=self.outcome)
+        if not (self.include_reads or self.errors_only or self.outcome):
+            traces = traces.filter(single_read=False)
+        if self.entry_point:
+            traces = traces.filter(entry_point=self.entry_point)
+        if self.min_ms is not None:
+            traces = traces.filter(duration_ms__gte=self.min_ms)
+        if self.max_ms is not None:
+            traces = traces.filter(duration_ms__lte=self.max_ms)
+        if self.since is not None:
+            traces = traces.filter(started_at__gte=self.since)
+        if self.until is not None:
+            traces = traces.filter(started_at__lt=self.until)
+        return traces
+
+
+def outcome_tone(outcome: str) -> str:
+    """How an outcome reads at a glance: ``ok``, ``warn``, ``bad`` or ``neutral``."""
+    return {
+        summary.OK: "ok",
+        summary.FAILED: "bad",
+        summary.COMPENSATED: "warn",
+        summary.REFUSED: "warn",
+    }.get(outcome, "neutral")
 
 
 def events_of(correlation_id: str, *, limit: int | None = 0) -> tuple[list[TraceEvent], bool]:
@@ -75,29 +137,19 @@ def events_of(correlation_id: str, *, limit: int | None = 0) -> tuple[list[Trace
     return rows[:limit], len(rows) > limit
 
 
-def recent(*, before: str = "", errors_only: bool = False) -> tuple[list[TraceSummary], str]:
+def stored_trace(correlation_id: str) -> Trace | None:
+    return Trace.objects.using(app_settings.TRACE_DATABASE).filter(pk=correlation_id).first()
+
+
+def recent(filters: ListFilters | None = None, *, before: str = "") -> tuple[list[TraceSummary], str]:
     """A page of transactions, newest first, and the cursor of the next page ("" on the last one).
 
-    ``before`` is the cursor a previous page returned. With ``errors_only``, transactions are those of
-    the most recent error events instead.
+    ``before`` is the cursor a previous page returned (keyset pagination: no OFFSET).
     """
     size = app_settings.TRACE_ADMIN_PAGE_SIZE
-    alias = app_settings.TRACE_DATABASE
-    if errors_only:
-        events = TraceEvent.objects.using(alias).filter(error=True)
-        moment = parse_datetime(before) if before else None
-        if moment is not None:
-            events = events.filter(timestamp__lt=moment)
-        found = (
-            events.values("correlation_id")
-            .annotate(last=Max("timestamp"))
-            .order_by("-last")
-            .values_list("correlation_id", "last")[: size + 1]
-        )
-        found = list(found)
-        next_cursor = found[size - 1][1].isoformat() if len(found) > size else ""
-        return summarize([cid for cid, _ in found[:size]]), next_cursor
-    traces = Trace.objects.using(alias).order_by("-started_at", "-correlation_id")
+    traces = (filters or ListFilters()).apply(
+        Trace.objects.using(app_settings.TRACE_DATABASE).order_by("-started_at", "-correlation_id")
+    )
     moment_text, _, last_id = before.partition("|")
     moment = parse_datetime(moment_text) if moment_text else None
     if moment is not None:
@@ -107,34 +159,69 @@ def recent(*, before: str = "", errors_only: bool = False) -> tuple[list[TraceSu
     if len(page) > size:
         last = page[size - 1]
         next_cursor = f"{last.started_at.isoformat()}|{last.correlation_id}"
-    return summarize([trace.correlation_id for trace in page[:size]]), next_cursor
+    return [TraceSummary(trace) for trace in page[:size]], next_cursor
+
+
+def entry_points(limit: int = 200, recent_count: int = 1000) -> list[str]:
+    """Entry points of recent transactions, for the list's filter suggestions (one index range)."""
+    names = (
+        Trace.objects.using(app_settings.TRACE_DATABASE)
+        .order_by("-started_at")
+        .values_list("entry_point", flat=True)[:recent_count]
+    )
+    return sorted({name for name in names if name})[:limit]
 
 
 def search(query: str) -> list[TraceSummary]:
     """Transactions matching ``query``, most recently active first.
 
     ``key=value`` matches events whose attributes hold that value under ``key`` (at the top level or
-    among a task's keyword arguments), as a string or, when it looks like one, a number. Anything else
-    is matched exactly against correlation IDs and hop IDs (request and task IDs).
+    among a task's keyword arguments), as a string or, when it looks like one, a number. A single word
+    is matched against correlation IDs and hop IDs (request and task IDs) in any case; any other text,
+    and a word no ID matches, against event and task names, error messages and task arguments.
     """
     query = query.strip()[:_MAX_QUERY]
     if not query:
         return []
     key, sep, value = query.partition("=")
     key, value = key.strip(), value.strip()
+    events = TraceEvent.objects.using(app_settings.TRACE_DATABASE)
     if sep and _ATTRIBUTE_KEY.fullmatch(key) and "__" not in key:
-        condition = attribute_condition(key, value)
+        return _newest(events.filter(attribute_condition(key, value)))
+    if _ID_LIKE.fullmatch(query):
+        variants = sorted({query, query.upper(), query.lower()})
+        found = _newest(events.filter(Q(correlation_id__in=variants) | Q(hop_id__in=variants)))
+        if found:
+            return found
+    return _newest(text_events(query), scan=_TEXT_SCAN)
+
+
+def text_events(text: str) -> models.QuerySet[TraceEvent]:
+    """Events whose name, error message or task arguments contain ``text`` (any case)."""
+    events = TraceEvent.objects.using(app_settings.TRACE_DATABASE)
+    if connections[app_settings.TRACE_DATABASE].vendor == "postgresql":
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # The indexed expression verbatim (a constant); the text goes in as a bound parameter.
+        return events.extra(where=[f"{_SEARCH_TEXT} ILIKE %s"], params=[pattern])  # noqa: S610
+    return events.filter(Q(name__icontains=text) | Q(attributes__icontains=text))
+
+
+def _newest(events: models.QuerySet[TraceEvent], scan: int | None = None) -> list[TraceSummary]:
+    """The transactions of ``events``, most recently active first (a page of them)."""
+    size = app_settings.TRACE_ADMIN_PAGE_SIZE
+    if scan is None:
+        found = list(
+            events.values("correlation_id")
+            .annotate(last=Max("id"))
+            .order_by("-last")
+            .values_list("correlation_id", flat=True)[:size]
+        )
     else:
-        condition = Q(correlation_id=query) | Q(hop_id=query)
-    found = (
-        TraceEvent.objects.using(app_settings.TRACE_DATABASE)
-        .filter(condition)
-        .values("correlation_id")
-        .annotate(last=Max("id"))
-        .order_by("-last")
-        .values_list("correlation_id", flat=True)[: app_settings.TRACE_ADMIN_PAGE_SIZE]
-    )
-    return summarize(list(found))
+        # Free text may match most events: look at the newest matches only, in one bounded scan.
+        found = list(dict.fromkeys(events.order_by("-id").values_list("correlation_id", flat=True)[:scan]))[
+            :size
+        ]
+    return summarize(found)
 
 
 def attribute_condition(key: str, value: str) -> Q:
@@ -154,56 +241,11 @@ def attribute_condition(key: str, value: str) -> Q:
 
 
 def summarize(correlation_ids: Sequence[str]) -> list[TraceSummary]:
-    """List rows for ``correlation_ids`` (kept in that order), from three index-bounded queries."""
+    """List rows for ``correlation_ids`` (kept in that order), from their stored figures."""
     if not correlation_ids:
         return []
-    events = TraceEvent.objects.using(app_settings.TRACE_DATABASE)
-    summaries = {cid: TraceSummary(cid) for cid in correlation_ids}
-    first_sequence: dict[str, int] = {}
-    totals = (
-        events.filter(correlation_id__in=correlation_ids)
-        .values("correlation_id")
-        .annotate(
-            n=Count("id"),
-            hops=Count("hop_id", distinct=True),
-            errors=Count("id", filter=Q(error=True)),
-            started=Min("timestamp"),
-            ended=Max("timestamp"),
-            first=Min("sequence"),
-        )
-        .order_by()
-    )
-    for row in totals:
-        summary = summaries[row["correlation_id"]]
-        summary.events, summary.hops, summary.errors = row["n"], row["hops"], row["errors"]
-        summary.started_at, summary.ended_at = row["started"], row["ended"]
-        first_sequence[row["correlation_id"]] = row["first"]
-    if first_sequence:
-        # The root hop is the one holding the transaction's earliest event. Plain IN lists (pairs are
-        # matched here) keep the SQL short to build and still served by (correlation_id, sequence).
-        firsts = (
-            events.filter(correlation_id__in=list(first_sequence), sequence__in=set(first_sequence.values()))
-            .only("correlation_id", "hop_id", "sequence", "kind", "name", "status", "attributes")
-            .order_by("-id")
-        )
-        roots = {e.correlation_id: e for e in firsts if e.sequence == first_sequence[e.correlation_id]}
-        root_hops = {cid: event.hop_id for cid, event in roots.items()}
-        for cid, event in roots.items():
-            summaries[cid].name = event.name or describe(event)
-        ends = (
-            events.filter(
-                correlation_id__in=list(root_hops), hop_id__in=set(root_hops.values()), kind__in=END_KINDS
-            )
-            .only("correlation_id", "hop_id", "name", "status", "duration_ms")
-            .order_by("sequence", "id")
-        )
-        for end in ends:
-            if root_hops[end.correlation_id] == end.hop_id:
-                summary = summaries[end.correlation_id]
-                summary.status = end.status
-                summary.duration_ms = end.duration_ms
-                summary.name = end.name or summary.name
-    return [summaries[cid] for cid in correlation_ids]
+    rows = Trace.objects.using(app_settings.TRACE_DATABASE).in_bulk(list(correlation_ids))
+    return [TraceSummary(rows[cid]) for cid in correlation_ids if cid in rows]
 
 
 def idempotency_records(

@@ -1,9 +1,14 @@
-"""One transaction rebuilt from its events: the causal tree of hops and the timeline in sequence order.
+"""One transaction rebuilt from its events: the causal tree of hops, the waterfall and the timeline.
 
 Shared by the admin's trace page and ``manage.py trace``, so both tell the same story. Order comes from
-the Lamport ``sequence`` (ties broken by row ID), never from timestamps: hosts' clocks disagree.
-A hop's parent is the ``causation_id`` of its first event that names another hop; a parent the
-trace does not contain (an upstream service, a purged hop) makes the hop a root.
+the Lamport ``sequence``, never from timestamps: hosts' clocks disagree. At equal sequence numbers a
+cause comes before its effects (the shallower hop first), then row order. A hop's parent is the
+``causation_id`` of its first event that names another hop; a parent the trace does not contain (an
+upstream service, a purged hop) makes the hop a root.
+
+The waterfall is drawn on wall-clock time: each hop from its first to its last event, each attempt of a
+retried task its own segment. Where a host's clock puts a hop before the event that caused it, the hop
+is moved right to just after its cause, and the timeline says so (:attr:`Timeline.clock_skew_ms`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from tracing_app.traces import tracebacks
 from tracing_app.traces.models import Kind, TraceEvent
+from tracing_app.traces.summary import Figures, figures_of
 
 _HOP_KINDS = {
     "request.started": "request",
@@ -28,6 +35,8 @@ _HOP_KINDS = {
     "message.consumed": "message",
 }
 _ENDS = frozenset({"request.finished", "task.retried", "task.succeeded", "task.failed"})
+_STARTS = frozenset({"request.started", "task.started", "message.consumed"})
+_MIN_WIDTH_PCT = 0.6
 _MAX_INDENT = 8
 _KIND_LABELS = dict(Kind.choices)
 
@@ -48,6 +57,7 @@ class Hop:
     attempts: int = 0
     retries: int = 0
     failed: bool = False
+    replayed: bool = False
     host: str = ""
     pid: int | None = None
     events: list[TraceEvent] = field(default_factory=list)
@@ -57,6 +67,9 @@ class Hop:
     index: int = 0
     offset_pct: float = 0.0
     width_pct: float = 100.0
+    segments: list[Segment] = field(default_factory=list)
+    #: Milliseconds this hop was moved right because its host's clock put it before its cause.
+    shift_ms: float = 0.0
 
     @property
     def short_name(self) -> str:
@@ -77,23 +90,69 @@ class Hop:
 
     @property
     def tone(self) -> str:
-        return {"failed": "bad", "errors": "bad", "retried": "warn", "running": "neutral"}.get(
-            self.outcome, "ok"
-        )
+        return {
+            "failed": "bad",
+            "errors": "bad",
+            "retried": "warn",
+            "refused": "warn",
+            "not found": "warn",
+            "client error": "warn",
+            "replayed": "neutral",
+            "running": "neutral",
+        }.get(self.outcome, "ok")
 
     @property
     def outcome(self) -> str:
-        """``failed``, ``retried`` (succeeded after retries), ``ok``, ``errors`` or ``running``."""
+        """``failed``, ``retried`` (succeeded after retries), ``replayed``, ``refused``, ``not found``,
+        ``client error``, ``ok``, ``errors`` or ``running``."""
         if self.failed:
             return "failed"
         if self.status == "":
             return "errors" if self.error_events else "running"
+        if self.replayed:
+            return "replayed"
+        if self.status[:1] == "4" and self.status.isdigit():
+            return {"404": "not found", "409": "refused", "403": "refused", "429": "refused"}.get(
+                self.status, "client error"
+            )
         return "retried" if self.retries else "ok"
+
+    @property
+    def attempt_durations(self) -> list[str]:
+        """Each attempt's own duration, as measured by the hop (a retried task's attempts)."""
+        return [format_duration(segment.duration_ms) for segment in self.segments if segment.closed]
 
     @property
     def error_summary(self) -> str:
         event = self.error_events[-1] if self.error_events else None
         return describe(event) if event is not None else ""
+
+
+@dataclass
+class Segment:
+    """One attempt of a hop on the waterfall: from its start event to its end event."""
+
+    number: int
+    started_at: datetime
+    ended_at: datetime
+    events: list[TraceEvent] = field(default_factory=list)
+    outcome: str = "running"
+    duration_ms: float | None = None
+    closed: bool = False
+    offset_pct: float = 0.0
+    width_pct: float = 0.0
+
+    @property
+    def tone(self) -> str:
+        return {"failed": "bad", "retry": "warn", "running": "neutral"}.get(self.outcome, "ok")
+
+    @property
+    def label(self) -> str:
+        """What hovering the segment tells: the attempt, its outcome and duration, then its events."""
+        duration = format_duration(self.duration_ms) if self.duration_ms is not None else "open"
+        events = "; ".join(f"#{e.sequence} {_KIND_LABELS.get(e.kind, e.kind)}" for e in self.events[:12])
+        more = f"; {len(self.events) - 12} more" if len(self.events) > 12 else ""
+        return f"attempt {self.number}: {self.outcome}, {duration} \u2014 {events}{more}"
 
 
 @dataclass
@@ -127,8 +186,23 @@ class Row:
         return status_tone(self.event.status, self.event.error)
 
     @property
-    def attributes_json(self) -> str:
-        return json.dumps(self.event.attributes, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    def attribute_items(self) -> list[tuple[str, str]]:
+        """The attributes as key/value text, nested values as compact JSON; the traceback apart."""
+        attributes = self.event.attributes if isinstance(self.event.attributes, dict) else {}
+        return [
+            (
+                str(key),
+                value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str),
+            )
+            for key, value in sorted(attributes.items())
+            if key != "traceback"
+        ]
+
+    @property
+    def traceback(self) -> tracebacks.ParsedTraceback | None:
+        attributes = self.event.attributes if isinstance(self.event.attributes, dict) else {}
+        text = attributes.get("traceback")
+        return tracebacks.parse(text) if isinstance(text, str) and text else None
 
 
 @dataclass
@@ -138,6 +212,10 @@ class Timeline:
     roots: list[Hop]
     rows: list[Row]
     truncated: bool
+    figures: Figures = field(default_factory=Figures)
+    #: Largest correction applied to a hop drawn before its cause (0 when clocks agreed).
+    clock_skew_ms: float = 0.0
+    axis_ms: float = 0.0
 
     @property
     def root(self) -> Hop | None:
@@ -145,33 +223,22 @@ class Timeline:
 
     @property
     def outcome(self) -> str:
-        """``failed``, ``errors`` (unsampled, errors only), ``running`` or ``completed``."""
-        if self.failed_hops:
-            return "failed"
-        if self.errors_only:
-            return "errors"
-        root = self.root
-        return "running" if root is None or root.outcome == "running" else "completed"
+        """The transaction's outcome: ``ok``, ``failed``, ``compensated``, ``in progress`` or ``refused``."""
+        return self.figures.outcome
 
     @property
     def tone(self) -> str:
-        return {"failed": "bad", "errors": "bad", "running": "neutral"}.get(self.outcome, "ok")
+        return {"failed": "bad", "compensated": "warn", "refused": "warn", "in progress": "neutral"}.get(
+            self.outcome, "ok"
+        )
+
+    @property
+    def duration_label(self) -> str:
+        return format_duration(self.figures.duration_ms)
 
     @property
     def failed_hops(self) -> list[Hop]:
         return [hop for hop in self.hops if hop.failed]
-
-    @property
-    def error_count(self) -> int:
-        """Failures, each counted once: a hop's closing event (a 500, ``task.failed``) reports the
-        exception its own ``error`` event recorded, so it counts only for a hop that recorded no other
-        error."""
-        recorded = {row.hop.hop_id for row in self.rows if row.event.error and row.event.kind not in _ENDS}
-        return sum(
-            1
-            for row in self.rows
-            if row.event.error and (row.event.kind not in _ENDS or row.hop.hop_id not in recorded)
-        )
 
     @property
     def errors_only(self) -> bool:
@@ -180,20 +247,26 @@ class Timeline:
 
     @property
     def started_at(self) -> datetime | None:
-        return min((row.event.timestamp for row in self.rows), default=None)
+        return self.figures.started_at
 
     @property
     def ended_at(self) -> datetime | None:
-        return max((row.event.timestamp for row in self.rows), default=None)
+        return self.figures.ended_at
 
     @property
     def hosts(self) -> list[str]:
         return sorted({row.event.host for row in self.rows if row.event.host})
 
+    @property
+    def axis_ticks(self) -> list[tuple[float, str]]:
+        """Positions (percent) and labels of the waterfall's time axis."""
+        return [(pct, format_duration(self.axis_ms * pct / 100)) for pct in (0, 25, 50, 75, 100)]
+
 
 def build(correlation_id: str, events: Iterable[TraceEvent], *, truncated: bool = False) -> Timeline:
     """The timeline of ``events`` (one transaction's, in any order)."""
-    ordered = sorted(events, key=lambda e: (e.sequence, e.pk or 0))
+    events = list(events)
+    ordered = sorted(events, key=lambda e: (e.sequence, _tie_rank(e.kind), e.pk or 0))
     hops: dict[str, Hop] = {}
     for event in ordered:
         hop = hops.get(event.hop_id)
@@ -219,9 +292,20 @@ def build(correlation_id: str, events: Iterable[TraceEvent], *, truncated: bool 
             hop.parent_id = None
             roots.append(hop)
             _walk(hop, 0, in_order, visited)
-    _place(in_order)
-    rows = [Row(event, hops[event.hop_id], describe(event)) for event in ordered]
-    return Timeline(correlation_id, in_order, roots, rows, truncated)
+    for hop in in_order:
+        hop.segments = _segments(hop)
+        hop.duration_ms = _hop_duration(hop)
+    skew, axis_ms = _place(in_order, hops)
+    # A cause before its effects: at one sequence number, the shallower hop's event first.
+    causal = sorted(ordered, key=lambda e: (e.sequence, hops[e.hop_id].depth, _tie_rank(e.kind), e.pk or 0))
+    rows = [Row(event, hops[event.hop_id], describe(event)) for event in causal]
+    return Timeline(correlation_id, in_order, roots, rows, truncated, figures_of(events), skew, axis_ms)
+
+
+def _tie_rank(kind: str) -> int:
+    """At one sequence number, an attempt's end before the next attempt's start: a retry's new attempt
+    (in another process) can take the same clock value as the end event of the attempt it follows."""
+    return 0 if kind in _ENDS else 2 if kind in _STARTS else 1
 
 
 def _apply(hop: Hop, event: TraceEvent) -> None:
@@ -241,6 +325,8 @@ def _apply(hop: Hop, event: TraceEvent) -> None:
             hop.name = describe(event)
     if event.error:
         hop.error_events.append(event)
+    if event.kind == "idempotent.replay":
+        hop.replayed = True
     if event.kind in ("request.started", "task.started", "message.consumed"):
         hop.attempts += 1
     if event.kind == "task.retried":
@@ -264,16 +350,81 @@ def _walk(hop: Hop, depth: int, out: list[Hop], visited: set[str]) -> None:
         _walk(child, depth + 1, out, visited)
 
 
-def _place(hops: Sequence[Hop]) -> None:
-    """Waterfall bars on the logical clock: each hop spans its first to its last sequence number."""
-    if not hops:
-        return
-    low = min(hop.first_sequence for hop in hops)
-    high = max(hop.last_sequence for hop in hops)
-    span = max(high - low, 1)
-    for hop in hops:
-        hop.offset_pct = round(100 * (hop.first_sequence - low) / (span + 1), 2)
-        hop.width_pct = round(max(100 * (hop.last_sequence - hop.first_sequence + 1) / (span + 1), 1.5), 2)
+def _segments(hop: Hop) -> list[Segment]:
+    """The hop's attempts: each from a start event to the end event that follows it."""
+    segments: list[Segment] = []
+    current: Segment | None = None
+    for event in hop.events:
+        if current is None or (event.kind in _STARTS and current.closed):
+            current = Segment(len(segments) + 1, event.timestamp, event.timestamp)
+            segments.append(current)
+        current.events.append(event)
+        current.ended_at = max(current.ended_at, event.timestamp)
+        if event.kind in _ENDS and not current.closed:
+            current.closed = True
+            current.duration_ms = event.duration_ms
+            current.outcome = "retry" if event.kind == "task.retried" else _end_outcome(event)
+        elif event.error and not current.closed:
+            current.outcome = "failed"
+    return segments
+
+
+def _end_outcome(event: TraceEvent) -> str:
+    if event.error or event.kind == "task.failed":
+        return "failed"
+    return "ok"
+
+
+def _hop_duration(hop: Hop) -> float | None:
+    """Whole-hop duration: one attempt's own measure, or first start to last end over several."""
+    closed = [segment for segment in hop.segments if segment.closed]
+    if len(hop.segments) == 1 and closed and closed[0].duration_ms is not None:
+        return closed[0].duration_ms
+    if not hop.segments:
+        return None
+    first, last = hop.segments[0], hop.segments[-1]
+    return (last.ended_at - first.started_at).total_seconds() * 1000
+
+
+def _place(in_order: Sequence[Hop], hops: dict[str, Hop]) -> tuple[float, float]:
+    """Waterfall segments on one time axis; returns the largest clock correction and the axis length.
+
+    Hops come parents first, so a parent's correction is known when its children are placed.
+    """
+    largest_shift = 0.0
+    for hop in in_order:
+        parent = hops.get(hop.parent_id) if hop.parent_id else None
+        if parent is None or not hop.events:
+            continue
+        causes = [e for e in parent.events if e.sequence < hop.first_sequence] or parent.events[:1]
+        cause_ms = _ms(causes[-1].timestamp) + parent.shift_ms
+        start_ms = _ms(hop.events[0].timestamp)
+        hop.shift_ms = max(cause_ms - start_ms, 0.0)
+        largest_shift = max(largest_shift, hop.shift_ms)
+    spans = [
+        (_ms(segment.started_at) + hop.shift_ms, _ms(segment.ended_at) + hop.shift_ms)
+        for hop in in_order
+        for segment in hop.segments
+    ]
+    if not spans:
+        return largest_shift, 0.0
+    low = min(start for start, _ in spans)
+    axis = max(max(end for _, end in spans) - low, 1e-3)
+    for hop in in_order:
+        for segment in hop.segments:
+            start = _ms(segment.started_at) + hop.shift_ms - low
+            end = _ms(segment.ended_at) + hop.shift_ms - low
+            segment.offset_pct = round(min(100 * start / axis, 100 - _MIN_WIDTH_PCT), 3)
+            segment.width_pct = round(max(100 * (end - start) / axis, _MIN_WIDTH_PCT), 3)
+        if hop.segments:
+            hop.offset_pct = hop.segments[0].offset_pct
+            last = hop.segments[-1]
+            hop.width_pct = round(max(last.offset_pct + last.width_pct - hop.offset_pct, _MIN_WIDTH_PCT), 3)
+    return largest_shift, axis
+
+
+def _ms(moment: datetime) -> float:
+    return moment.timestamp() * 1000
 
 
 def describe(event: TraceEvent) -> str:
@@ -296,6 +447,8 @@ def describe(event: TraceEvent) -> str:
         return f"retry: {attrs.get('reason', '')}".strip()
     if kind == "log":
         return f"[{event.status}] {event.name}: {attrs.get('message', '')}"
+    if kind == "annotation":
+        return " ".join(f"{key}={value}" for key, value in sorted(attrs.items()))
     if kind == "idempotent.replay":
         first = attrs.get("first_correlation_id") or "an earlier transaction"
         return f"replayed the outcome of {event.name or 'an operation'} first answered in {first}"

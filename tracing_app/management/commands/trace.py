@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
+from datetime import UTC
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from tracing_app.traces import queries, timeline
 
@@ -49,22 +51,34 @@ class Command(BaseCommand):
     def write_text(self, trace: timeline.Timeline, with_attributes: bool) -> None:
         out = self.stdout
         style = self.style
-        root = trace.root
+        figures = trace.figures
         out.write(style.MIGRATE_HEADING(f"Trace {printable(trace.correlation_id)}"))
-        figures = [
+        headline = f"  {trace.outcome.upper()}  {trace.duration_label} first to last event"
+        out.write(style.ERROR(headline) if trace.tone == "bad" else headline)
+        counts = [
+            _count(figures.requests, "request"),
+            _count(figures.tasks, "task"),
+            _count(figures.retries, "retry", "retries"),
+            _count(figures.errors, "error"),
             _count(len(trace.hops), "hop"),
             _count(len(trace.rows), "event"),
-            _count(trace.error_count, "error"),
         ]
-        if root is not None:
-            figures.append(f"status {printable(root.status or '-')}")
-            figures.append(root.duration_label)
-        out.write("  " + ", ".join(figures))
+        out.write("  " + ", ".join(counts))
+        if figures.entry.name:
+            out.write(
+                f"  entry point {printable(figures.entry.name)} {printable(figures.entry.status)}".rstrip()
+            )
         if trace.started_at is not None:
-            started = timezone.localtime(trace.started_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+            started = trace.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             out.write(f"  started {started} on {printable(', '.join(trace.hosts) or '-')}")
         if trace.errors_only:
             out.write(style.WARNING("  Not sampled: only its errors were recorded."))
+        if trace.clock_skew_ms:
+            out.write(
+                style.WARNING(
+                    f"  Hosts' clocks disagree by up to {trace.clock_skew_ms:.0f} ms; order follows causes."
+                )
+            )
 
         out.write("")
         out.write(style.MIGRATE_HEADING("Causal tree"))
@@ -73,7 +87,7 @@ class Command(BaseCommand):
             parts = [f"{indent}[{hop.kind}] {printable(hop.name or '(unnamed)')}", printable(hop.hop_id)]
             parts += [hop.outcome, printable(hop.status), hop.duration_label, f"attempts={hop.attempts}"]
             if hop.retries:
-                parts.append(f"retries={hop.retries}")
+                parts.append(f"retries={hop.retries} ({' + '.join(hop.attempt_durations)})")
             parts.append(f"#{hop.first_sequence}-{hop.last_sequence}")
             line = "  ".join(part for part in parts if part)
             out.write(style.ERROR(line) if hop.failed else line)
@@ -82,6 +96,7 @@ class Command(BaseCommand):
 
         out.write("")
         out.write(style.MIGRATE_HEADING("Timeline"))
+        width = shutil.get_terminal_size((120, 24)).columns
         out.write(
             f"{'#':>5}  {'time':<12}  {'hop':<30}  {'event':<17}  {'status':<8}  {'duration':>9}  details"
         )
@@ -93,18 +108,44 @@ class Command(BaseCommand):
                 f"{printable(event.status)[:8]:<8}  {row.duration_label:>9}  {printable(row.summary)}"
             )
             out.write(style.ERROR(line) if event.error else line)
-            if with_attributes and event.attributes:
-                text = json.dumps(event.attributes, sort_keys=True, ensure_ascii=True, default=str)
-                out.write(f"{'':>7}{printable(text)}")
+            if with_attributes:
+                for key, value in row.attribute_items:
+                    self.write_wrapped(f"{printable(key)} = {printable(value)}", indent=7, width=width)
+                parsed = row.traceback
+                if parsed is not None:
+                    self.write_wrapped(printable(parsed.exception), indent=7, width=width)
+                    for frame in reversed(parsed.frames):
+                        where = f"at {frame.location} in {frame.function}: {frame.code}".rstrip(": ")
+                        self.write_wrapped(printable(where), indent=9, width=width)
+
+    def write_wrapped(self, text: str, *, indent: int, width: int) -> None:
+        lines = textwrap.wrap(
+            text,
+            width=max(width, indent + 20),
+            initial_indent=" " * indent,
+            subsequent_indent=" " * (indent + 4),
+            break_on_hyphens=False,
+        )
+        for line in lines:
+            self.stdout.write(line)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def _count(n: int, noun: str, plural: str = "") -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def as_json(trace: timeline.Timeline) -> dict[str, Any]:
     return {
         "correlation_id": trace.correlation_id,
+        "summary": {
+            "outcome": trace.outcome,
+            "duration_ms": trace.figures.duration_ms,
+            "entry_point": trace.figures.entry.name,
+            "requests": trace.figures.requests,
+            "tasks": trace.figures.tasks,
+            "retries": trace.figures.retries,
+            "errors": trace.figures.errors,
+        },
         "hops": [
             {
                 "hop_id": hop.hop_id,
