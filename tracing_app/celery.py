@@ -213,6 +213,11 @@ def deferred_publishing() -> Iterator[None]:
         _publish_deferred.reset(token)
 
 
+def publishing_deferred() -> bool:
+    """Whether the current publish is kept to be sent again if it fails (see :func:`deferred_publishing`)."""
+    return _publish_deferred.get()
+
+
 class TracedAMQP(AMQP):
     """Celery's AMQP helper, reporting a message the broker did not accept as :data:`publish_failed`.
 

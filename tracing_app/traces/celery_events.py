@@ -22,7 +22,7 @@ from typing import Any
 
 from celery import signals
 
-from tracing_app.celery import SEQUENCE_HEADER, publish_failed, task_requeued
+from tracing_app.celery import SEQUENCE_HEADER, publish_failed, publishing_deferred, task_requeued
 from tracing_app.conf import app_settings
 from tracing_app.context import _current
 from tracing_app.recorder import describe_exception, emit, flush, mark_recorded
@@ -66,11 +66,15 @@ def on_after_task_publish(
     ctx = _current.get()
     if ctx is None or headers is None or not ctx.sampled:
         return
+    attributes = _message_attributes(headers, routing_key)
+    if publishing_deferred():
+        # Sent from the outbox: its "task.queued" event already counted the task as waiting.
+        attributes["outbox"] = True
     emit(
         ctx,
         "task.published",
         name=sender or headers.get("task") or "",
-        attributes=_message_attributes(headers, routing_key),
+        attributes=attributes,
         sequence=_message_sequence(headers),
     )
 

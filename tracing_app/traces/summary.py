@@ -172,7 +172,8 @@ class _Tally:
             f.queued -= 1
             if not attributes.get("retries"):
                 f.tasks += 1
-        elif kind == "task.published":
+        elif kind == "task.queued" or (kind == "task.published" and not attributes.get("outbox")):
+            # A task from the outbox waits from the commit that queued it, before the broker has it.
             f.queued += 1
         elif kind == "task.retried":
             f.retries += 1
