@@ -118,6 +118,16 @@ EDGE_CONFIGS: dict[str, EdgeConfig] = {
             response_header="X-Correlation-ID",
         ),
         EdgeConfig(
+            "tracing_app_rate_5pct",
+            "tracing_app + envelope + event recording, SAMPLE_RATE 0.05 (PostgreSQL)",
+            middleware=(TRACING_MIDDLEWARE,),
+            apps=("tracing_app",),
+            settings=_tracing(True, SAMPLE_RATE=0.05),
+            requires=("tracing_app.recorder",),
+            response_header="X-Correlation-ID",
+            database=True,
+        ),
+        EdgeConfig(
             "tracing_app_sampled",
             "tracing_app + envelope + event recording, every request sampled (PostgreSQL)",
             middleware=(TRACING_MIDDLEWARE,),
@@ -213,6 +223,14 @@ SECTION_CONFIGS: dict[str, EdgeConfig] = {
             response_header="X-Correlation-ID",
             database=True,
             urlconf="benchmarks.idempotency_urls",
+        ),
+        EdgeConfig(
+            "writer",
+            "tracing_app's trace event writer (PostgreSQL)",
+            apps=("tracing_app",),
+            settings=_tracing(False, SAMPLE_RATE=1.0),
+            requires=("tracing_app.recorder",),
+            database=True,
         ),
         EdgeConfig(
             "trace_store",

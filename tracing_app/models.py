@@ -2,4 +2,4 @@
 
 from tracing_app.idempotency.models import IdempotencyRecord  # noqa: F401
 from tracing_app.outbox.models import OutboxMessage  # noqa: F401
-from tracing_app.traces.models import Trace, TraceEvent  # noqa: F401
+from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent  # noqa: F401

@@ -50,7 +50,6 @@ from django.db import (
     InterfaceError,
     OperationalError,
     connections,
-    transaction,
 )
 from django.dispatch import receiver
 from django.utils import timezone
@@ -87,7 +86,9 @@ class PendingEvent(NamedTuple):
     created: float
     trace_id: str
     span_id: str
-    attributes: dict[str, Any]
+    attributes: Mapping[str, Any]
+    # Attributes not cleaned yet: the writer thread cleans them (see emit's ``owned``).
+    raw: bool = False
 
 
 def record(
@@ -134,11 +135,14 @@ def emit(
     attributes: Mapping[str, Any] | None = None,
     error: bool = False,
     sequence: int | None = None,
+    owned: bool = False,
 ) -> None:
     """:func:`record` for an explicit context (the HTTP edge records before its context is current).
 
     ``sequence`` is for an event whose clock value was already taken (a published task's header);
-    otherwise the context's clock is advanced.
+    otherwise the context's clock is advanced. ``owned`` says ``attributes`` is a new dict whose values
+    nobody changes afterwards (the HTTP edge's strings): it is then cleaned in the writer thread instead
+    of being copied on the caller's.
     """
     if not (error or ctx.sampled) or not app_settings.TRACE_ENABLED:
         return
@@ -158,7 +162,8 @@ def emit(
                 time.time(),
                 span[0] if span else "",
                 span[1] if span else "",
-                clean_attributes(attributes) if attributes else {},
+                (attributes if owned else clean_attributes(attributes)) if attributes else {},
+                owned,
             )
         )
     except Exception:
@@ -289,6 +294,17 @@ def _cut(text: str, limit: int = _MAX_STRING) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
+def _attributes_of(event: PendingEvent) -> dict[str, Any]:
+    """The event's attributes as stored, cleaned here if the caller left that to the writer."""
+    if not event.raw:
+        return event.attributes  # type: ignore[return-value]  (clean_attributes made it a dict)
+    try:
+        return clean_attributes(event.attributes)
+    except Exception:
+        logger.warning("Could not record the attributes of a %s trace event", safe_repr(event.kind, 32))
+        return {}
+
+
 class Recorder:
     """The per-process buffer and its writer thread."""
 
@@ -302,6 +318,9 @@ class Recorder:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._dropped = 0
+        # Drops already logged but not yet added to this process's row of the dropped-events metric.
+        self._unsaved_drops = 0
+        self._process_started = timezone.now()
         # True from a write that found the database unreachable to the next write that succeeds.
         self._away = False
         self._host = socket.gethostname()[:255]
@@ -367,6 +386,9 @@ class Recorder:
                     dropped,
                     app_settings.TRACE_BUFFER_SIZE,
                 )
+                self._unsaved_drops += dropped
+            if self._unsaved_drops and not self._away:
+                self._save_drops()
             return written
         finally:
             self._write_lock.release()
@@ -391,10 +413,10 @@ class Recorder:
             return 0
 
     def _insert(self, alias: str, batch: list[PendingEvent]) -> None:
-        from tracing_app.traces.models import TraceEvent
-        from tracing_app.traces.rollup import merge_batch
+        from tracing_app.traces import writer
 
         pid = os.getpid()
+        host = self._host
         aware = settings.USE_TZ
         rows = []
         for event in batch:
@@ -402,27 +424,47 @@ class Recorder:
             if not aware:
                 moment = timezone.make_naive(moment)
             rows.append(
-                TraceEvent(
-                    correlation_id=_cut(event.correlation_id, 128),
-                    hop_id=_cut(event.hop_id, 128),
-                    causation_id=_cut(event.causation_id, 128),
-                    sequence=event.sequence,
-                    kind=_cut(event.kind, 32),
-                    name=_cut(event.name, 255),
-                    status=_cut(event.status, 32),
-                    duration_ms=event.duration_ms,
-                    error=event.error,
-                    timestamp=moment,
-                    host=self._host,
-                    pid=pid,
-                    trace_id=event.trace_id[:32],
-                    span_id=event.span_id[:16],
-                    attributes=event.attributes,
+                writer.EventRow(
+                    _cut(event.correlation_id, 128),
+                    _cut(event.hop_id, 128),
+                    _cut(event.causation_id, 128),
+                    event.sequence,
+                    _cut(event.kind, 32),
+                    _cut(event.name, 255),
+                    _cut(event.status, 32),
+                    event.duration_ms,
+                    event.error,
+                    moment,
+                    host,
+                    pid,
+                    event.trace_id[:32],
+                    event.span_id[:16],
+                    _attributes_of(event),
                 )
             )
-        with transaction.atomic(using=alias):
-            TraceEvent.objects.using(alias).bulk_create(rows)
-            merge_batch(alias, rows)
+        writer.write(alias, rows)
+
+    def _save_drops(self) -> None:
+        from tracing_app.traces import drops
+
+        try:
+            drops.add(
+                app_settings.TRACE_DATABASE,
+                self._host,
+                os.getpid(),
+                self._process_started,
+                self._unsaved_drops,
+            )
+        except (OperationalError, InterfaceError):
+            # The database went away again: the count waits for the next write.
+            return
+        except Exception as exc:
+            logger.warning(
+                "Could not store the count of dropped trace events: %s: %s",
+                type(exc).__name__,
+                safe_repr(str(exc), 300),
+            )
+        self._unsaved_drops = 0
 
     def _keep(self, batch: list[PendingEvent], exc: BaseException) -> None:
         """Put a batch the database could not take back in front of the buffer, within its bound."""

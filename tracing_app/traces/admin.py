@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from tracing_app.ids import minted_at
-from tracing_app.traces import queries, summary, timeline
+from tracing_app.traces import drops, queries, summary, timeline
 from tracing_app.traces.links import related_links
 from tracing_app.traces.models import Trace
 from tracing_app.traces.rollup import figures_of_row
@@ -88,6 +88,7 @@ class TraceAdmin(admin.ModelAdmin):
             summaries=[(item, self.trace_url(item.correlation_id)) for item in summaries],
             next_cursor=next_cursor,
             paged=bool(before),
+            dropped_events=drops.total(),
         )
         return TemplateResponse(request, "tracing_app/admin/trace_list.html", context)
 

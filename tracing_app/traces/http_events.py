@@ -30,7 +30,7 @@ def started(request: HttpRequest, ctx: TraceContext) -> None:
     user_agent = meta.get("HTTP_USER_AGENT")
     if user_agent:
         attributes["user_agent"] = user_agent[:256]
-    emit(ctx, "request.started", attributes=attributes)
+    emit(ctx, "request.started", attributes=attributes, owned=True)
 
 
 def finished(request: HttpRequest, response: HttpResponseBase, ctx: TraceContext) -> None:
@@ -59,6 +59,7 @@ def finished(request: HttpRequest, response: HttpResponseBase, ctx: TraceContext
         duration_ms=None if began is None else (perf_counter() - began) * 1000,
         attributes=attributes,
         error=error,
+        owned=True,
     )
 
 

@@ -106,3 +106,25 @@ class Trace(models.Model):
 
     def __str__(self) -> str:
         return self.correlation_id
+
+
+class DroppedEvents(models.Model):
+    """Trace events one process recorded but could not keep (its buffer was full), counted per process,
+    so the admin can show the total across every host and worker."""
+
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    # Together with host and pid: one process, even after its pid is reused.
+    process_started = models.DateTimeField()
+    dropped = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "dropped trace events"
+        verbose_name_plural = "dropped trace events"
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pid", "process_started"], name="tracing_drops_process")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} pid {self.pid}: {self.dropped} dropped"

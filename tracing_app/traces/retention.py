@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_duration as parse_django_duration
 
 from tracing_app.conf import app_settings
-from tracing_app.traces.models import Trace, TraceEvent
+from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
 
 _UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _SHORT = re.compile(r"(?:(\d+)([wdhms]))+")
@@ -76,6 +76,8 @@ def purge(older_than: timedelta, *, batch_size: int | None = None, dry_run: bool
         return PurgeResult(cutoff, old_events.count(), traces)
     events = _delete_in_batches(old_events, size)
     traces = _delete_in_batches(orphans, size)
+    # Drop counts go with the events they are about.
+    DroppedEvents.objects.using(alias).filter(updated_at__lt=cutoff).delete()
     return PurgeResult(cutoff, events, traces)
 
 

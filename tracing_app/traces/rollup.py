@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from django.db import transaction
 
 from tracing_app.traces.models import Trace, TraceEvent
-from tracing_app.traces.summary import Entry, Figures, figures_of, tally
+from tracing_app.traces.summary import Entry, EventLike, Figures, figures_of, tally
 
 _FIELDS = [
     "started_at",
@@ -37,7 +37,7 @@ _FIELDS = [
 ]
 
 
-def merge_batch(alias: str, events: Iterable[TraceEvent]) -> None:
+def merge_batch(alias: str, events: Iterable[EventLike]) -> None:
     """Add ``events`` (just inserted) to their transactions' figures; call inside a transaction."""
     found = tally(events)
     if not found:
