@@ -33,6 +33,17 @@ def test_a_request_records_its_start_and_finish(tracing, client):
 
 
 @pytest.mark.django_db
+def test_the_edges_attributes_are_cleaned_when_written(tracing, client, settings):
+    # The edge leaves cleaning to the writer thread: masking and bounds still apply to what is stored.
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_REDACT_KEYS": ("order_id", "agent")}
+    response = client.get("/orders/secret-7/", headers={"user-agent": "a\x00b"})
+    recorder.flush()
+    started, finished = events(response["X-Correlation-ID"])
+    assert started.attributes == {"method": "GET", "path": "/orders/secret-7/", "user_agent": "[redacted]"}
+    assert finished.attributes["kwargs"] == {"order_id": "[redacted]"}
+
+
+@pytest.mark.django_db
 def test_an_incoming_id_that_was_not_adopted_is_kept_for_support(tracing, client, settings):
     settings.TRACING_APP = {**settings.TRACING_APP, "TRUST_INCOMING": False}
     response = client.get("/ok/", headers={"X-Correlation-ID": "partner-7"})

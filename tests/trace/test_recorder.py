@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 
 from tests.trace.conftest import events
 from tracing_app import recorder
 from tracing_app.context import bind
 from tracing_app.recorder import clean_attributes, record
-from tracing_app.traces.models import Trace, TraceEvent
+from tracing_app.traces import drops
+from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls")]
 
@@ -197,6 +201,24 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing(tracing, settings, ca
         assert recorder.flush() == 3
     assert len(events(ctx.correlation_id)) == 3
     assert any(r.getMessage().startswith("Dropped 2 trace events") for r in caplog.records)
+
+
+def test_drops_are_stored_per_process_and_shown_on_the_trace_list(tracing, settings, viewer_client):
+    settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_BUFFER_SIZE": 2}
+    # Another process's count, as its writer stored it.
+    DroppedEvents.objects.create(
+        host="web-2", pid=77, process_started=timezone.now(), dropped=40, updated_at=timezone.now()
+    )
+    for _ in range(2):
+        with bind():
+            for index in range(5):
+                record("log", name=f"event {index}")
+        recorder.flush()
+    (own,) = DroppedEvents.objects.filter(pid=os.getpid())
+    assert own.dropped == 6
+    assert drops.total() == 46
+    page = viewer_client.get(reverse("admin:tracing_app_trace_changelist"))
+    assert "46 trace events dropped" in page.content.decode()
 
 
 def test_the_recorders_own_warnings_are_never_recorded(tracing):
