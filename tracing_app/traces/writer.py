@@ -57,6 +57,9 @@ def _copy(connection: BaseDatabaseWrapper, rows: Sequence[EventRow]) -> bool:
         copy = getattr(cursor.cursor, "copy", None)
         if copy is None:
             return False
+        # Trace events are telemetry: the commit need not wait for the WAL flush (a server crash may lose
+        # the last moments' events, never corrupt anything), which lets one writer keep up with far more.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
         # psycopg's errors become Django's (DataError, OperationalError...), as for any other query.
         with connection.wrap_database_errors, copy(_statement(connection)) as stream:
