@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from os import urandom
 from time import time_ns
 from typing import Any
 from uuid import UUID
@@ -48,7 +49,34 @@ def new_id() -> str:
     id_minting``); IDs minted within one millisecond also stay independent random values, where a
     monotonic generator makes each one its neighbour plus one. Parsing goes through python-ulid.
     """
-    return _encode_128((time_ns() // 1_000_000) << 80 | int.from_bytes(urandom(10), "big"))
+    return _encode_128((time_ns() // 1_000_000) << 80 | _random_80())
+
+
+# Random parts are drawn from the OS 256 at a time. ``os.urandom`` releases the GIL, and a thread that
+# releases it waits to get it back until any busy thread (the trace event writer) yields it: one call per
+# ID made every request wait on the writer. A list iterator's ``next`` is atomic under the GIL, so two
+# threads never get the same value.
+_RANDOM_BATCH = 256
+_randoms: Iterator[int] = iter(())
+
+
+def _random_80() -> int:
+    global _randoms
+    try:
+        return next(_randoms)
+    except StopIteration:
+        data = os.urandom(10 * _RANDOM_BATCH)
+        _randoms = iter([int.from_bytes(data[i : i + 10], "big") for i in range(0, len(data), 10)])
+        return next(_randoms)
+
+
+def _forget_randoms() -> None:
+    # A forked child must not mint its parent's next IDs.
+    global _randoms
+    _randoms = iter(())
+
+
+os.register_at_fork(after_in_child=_forget_randoms)
 
 
 def _encode_128(value: int) -> str:

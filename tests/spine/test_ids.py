@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -140,3 +141,26 @@ def test_parse_ulid_and_mint_time():
     derived = derive_id("tests", "order", 42)
     assert parse_ulid(derived) is not None
     assert minted_at(derived) is None
+
+
+def test_a_forked_child_never_mints_its_parents_next_ids() -> None:
+    new_id()  # the parent holds random parts drawn ahead
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write_end, " ".join(new_id() for _ in range(20)).encode())
+        os._exit(0)
+    os.close(write_end)
+    parent = {value[10:] for value in (new_id() for _ in range(20))}
+    with os.fdopen(read_end) as pipe:
+        child = {value[10:] for value in pipe.read().split()}
+    os.waitpid(pid, 0)
+    assert len(child) == 20
+    assert not parent & child
+
+
+def test_threads_minting_at_once_never_share_a_random_part() -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        batches = list(pool.map(lambda _: [new_id()[10:] for _ in range(2000)], range(8)))
+    minted = [value for batch in batches for value in batch]
+    assert len(set(minted)) == len(minted)
