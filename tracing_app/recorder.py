@@ -314,6 +314,9 @@ class Recorder:
     def _reset(self) -> None:
         self._queue: deque[PendingEvent] = deque()
         self._wakeup = threading.Event()
+        # Set when the writer is woken only to read a changed interval: it then writes nothing, so a
+        # settings change never has it race a flush the changing code makes itself (tests do).
+        self._retime = False
         self._write_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -340,8 +343,9 @@ class Recorder:
         elif len(queue) >= app_settings.TRACE_BATCH_SIZE:
             self._wakeup.set()
 
-    def wake(self) -> None:
+    def retime(self) -> None:
         if self._thread is not None:
+            self._retime = True
             self._wakeup.set()
 
     def _start(self) -> None:
@@ -355,6 +359,9 @@ class Recorder:
         while True:
             self._wakeup.wait(app_settings.TRACE_FLUSH_INTERVAL)
             self._wakeup.clear()
+            if self._retime:
+                self._retime = False
+                continue
             try:
                 self.flush(timeout=None)
             except Exception:
@@ -502,4 +509,4 @@ atexit.register(flush)
 def _wake_on_settings_change(setting: str, **kwargs: Any) -> None:
     # The writer may be waiting out a long interval; let it read the new one now.
     if setting == "TRACING_APP":
-        _recorder.wake()
+        _recorder.retime()

@@ -101,12 +101,12 @@ def _stage(connection: BaseDatabaseWrapper, rows: list[Any]) -> str:
     fields = [Trace._meta.pk, *(Trace._meta.get_field(name) for name in _FIELDS)]
     columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
+        # Emptied here too: batches flushed inside one outer transaction (tests) share a commit. One round
+        # trip for both statements.
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE {quote(Trace._meta.db_table)}) "
-            "ON COMMIT DELETE ROWS"
+            f"ON COMMIT DELETE ROWS; TRUNCATE {_STAGE}"
         )
-        # Emptied here too: batches flushed inside one outer transaction (tests) share a commit.
-        cursor.execute(f"TRUNCATE {_STAGE}")
         with (
             connection.wrap_database_errors,
             cursor.cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy,
