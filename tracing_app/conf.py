@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "TRACE_DATABASE": "default",
     # Seconds between background writes; a write also starts early once TRACE_BATCH_SIZE events wait.
     "TRACE_FLUSH_INTERVAL": 1.0,
-    # Most events written by one INSERT.
+    # Most events written by one statement (one COPY on PostgreSQL, one INSERT elsewhere).
     "TRACE_BATCH_SIZE": 500,
     # Most events one process holds while the database is slow or down; beyond it new events are
     # dropped (and counted in a warning) rather than growing memory.

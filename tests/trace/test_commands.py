@@ -15,7 +15,7 @@ from tracing_app import recorder
 from tracing_app.context import bind
 from tracing_app.recorder import record
 from tracing_app.traces.checks import check_trace_settings
-from tracing_app.traces.models import Trace, TraceEvent
+from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
 from tracing_app.traces.retention import parse_duration
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
@@ -99,6 +99,20 @@ def test_purge_deletes_old_events_in_batches_and_keeps_recent_ones(store, django
     assert not Trace.objects.filter(correlation_id__in=old).exists()
     assert TraceEvent.objects.filter(correlation_id=recent).count() == 3
     assert Trace.objects.filter(correlation_id=recent).exists()
+
+
+def test_purge_deletes_drop_counts_not_updated_within_the_period(tracing):
+    now = timezone.now()
+    for pid, age in ((1, 10), (2, 1)):
+        DroppedEvents.objects.create(
+            host="web-1",
+            pid=pid,
+            process_started=now - timedelta(days=age),
+            dropped=5,
+            updated_at=now - timedelta(days=age),
+        )
+    run("purge_traces", "--older-than", "7d")
+    assert list(DroppedEvents.objects.values_list("pid", flat=True)) == [2]
 
 
 def test_purge_keeps_a_long_transactions_entry_while_it_has_recent_events(store):
