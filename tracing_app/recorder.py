@@ -294,6 +294,11 @@ def _cut(text: str, limit: int = _MAX_STRING) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
+def _moment(created: float, aware: bool) -> datetime:
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment if aware else timezone.make_naive(moment)
+
+
 def _attributes_of(event: PendingEvent) -> dict[str, Any]:
     """The event's attributes as stored, cleaned here if the caller left that to the writer."""
     if not event.raw:
@@ -323,7 +328,7 @@ class Recorder:
         self._dropped = 0
         # Drops already logged but not yet added to this process's row of the dropped-events metric.
         self._unsaved_drops = 0
-        self._process_started = timezone.now()
+        self._process_started = time.time()
         # True from a write that found the database unreachable to the next write that succeeds.
         self._away = False
         self._host = socket.gethostname()[:255]
@@ -427,9 +432,7 @@ class Recorder:
         aware = settings.USE_TZ
         rows = []
         for event in batch:
-            moment = datetime.fromtimestamp(event.created, UTC)
-            if not aware:
-                moment = timezone.make_naive(moment)
+            moment = _moment(event.created, aware)
             rows.append(
                 writer.EventRow(
                     _cut(event.correlation_id, 128),
@@ -459,7 +462,7 @@ class Recorder:
                 app_settings.TRACE_DATABASE,
                 self._host,
                 os.getpid(),
-                self._process_started,
+                _moment(self._process_started, settings.USE_TZ),
                 self._unsaved_drops,
             )
         except (OperationalError, InterfaceError):
