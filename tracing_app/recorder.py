@@ -304,6 +304,7 @@ class Recorder:
         self._dropped = 0
         # True from a write that found the database unreachable to the next write that succeeds.
         self._away = False
+        self._reconfigured = False
         self._host = socket.gethostname()[:255]
 
     def after_fork(self) -> None:
@@ -325,6 +326,12 @@ class Recorder:
         if self._thread is not None:
             self._wakeup.set()
 
+    def reconfigure(self) -> None:
+        """Let the writer start its wait again with the current settings, without writing now."""
+        if self._thread is not None:
+            self._reconfigured = True
+            self._wakeup.set()
+
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
@@ -336,6 +343,10 @@ class Recorder:
         while True:
             self._wakeup.wait(app_settings.TRACE_FLUSH_INTERVAL)
             self._wakeup.clear()
+            if self._reconfigured:
+                # New settings (a test's own interval): a write now would race whoever changed them.
+                self._reconfigured = False
+                continue
             try:
                 self.flush(timeout=None)
             except Exception:
@@ -460,4 +471,4 @@ atexit.register(flush)
 def _wake_on_settings_change(setting: str, **kwargs: Any) -> None:
     # The writer may be waiting out a long interval; let it read the new one now.
     if setting == "TRACING_APP":
-        _recorder.wake()
+        _recorder.reconfigure()
