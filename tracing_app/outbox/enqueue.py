@@ -84,6 +84,8 @@ def _describe(signature: Signature) -> str:
     tasks = signature.get("kwargs", {}).get("tasks") if signature.get("subtask_type") else None
     if not tasks:
         return str(signature.get("task") or signature.get("subtask_type") or "")
+    if len(tasks) == 1:
+        return _describe(tasks[0])
     names = ", ".join(str(task.get("task", "")) for task in tasks)
     return f"{signature['subtask_type']}({names})"[:255]
 

@@ -33,8 +33,12 @@ _HOP_KINDS = {
     "task.succeeded": "task",
     "task.failed": "task",
     "message.consumed": "message",
+    # A stored transaction picked up again by a job (tracing_app.resumption): a hop of one instant.
+    "transaction.resumed": "resumed",
 }
-_ENDS = frozenset({"request.finished", "task.retried", "task.succeeded", "task.failed"})
+_ENDS = frozenset(
+    {"request.finished", "task.retried", "task.succeeded", "task.failed", "transaction.resumed"}
+)
 _STARTS = frozenset({"request.started", "task.started", "message.consumed"})
 _MIN_WIDTH_PCT = 0.6
 _MAX_INDENT = 8
