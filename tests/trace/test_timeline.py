@@ -266,3 +266,16 @@ def test_fault_events_read_as_what_happened():
         "expired before it ran",
         "resumed: checkout stuck in paid (order_id=6)",
     ]
+
+
+def test_a_resumption_is_a_hop_of_one_instant_caused_by_the_job():
+    events = [
+        event(1, "request.started", "R", method="POST", path="/api/orders/"),
+        event(2, "request.finished", "R", name="order-list", status="201", ms=3.0),
+        event(3, "transaction.resumed", "H", "JOB", name="checkout stuck in paid", order_id=6, skew=60.0),
+        event(4, "task.started", "T", "H", name="confirm_order", skew=61.0),
+        event(5, "task.succeeded", "T", "H", name="confirm_order", status="SUCCESS", ms=4.0, skew=61.1),
+    ]
+    resumed = next(hop for hop in build("C", events).hops if hop.hop_id == "H")
+    assert (resumed.kind, resumed.name, resumed.outcome) == ("resumed", "checkout stuck in paid", "ok")
+    assert [child.hop_id for child in resumed.children] == ["T"]
