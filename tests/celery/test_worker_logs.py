@@ -36,19 +36,9 @@ def streams() -> Iterator[tuple[logging.Logger, io.StringIO, logging.Logger, io.
         target.propagate = False
         target.setLevel(logging.INFO)
         made += [target, stream]
-    # Celery's setup signal instruments every handler in the process: put the others back afterwards.
-    others = {
-        handler: (list(handler.filters), handler.formatter)
-        for candidate in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-        if isinstance(candidate, logging.Logger)
-        for handler in candidate.handlers
-    }
     yield tuple(made)  # type: ignore[misc]
     for target in made[::2]:
         target.handlers = []
-    for handler, (filters, formatter) in others.items():
-        handler.filters = filters
-        handler.setFormatter(formatter)
 
 
 def setup(celery_logger: logging.Logger, json_logs: bool | None) -> None:
