@@ -116,11 +116,17 @@ def test_fifty_concurrent_posts_with_one_key_run_once(live_url: str) -> None:
     assert IdempotencyRecord.objects.get().replay_count == len(replays) + 1
 
 
+@pytest.fixture
+def lease_mode() -> Iterator[None]:
+    with override_settings(TRACING_APP={**app_settings.user_settings(), "IDEMPOTENCY_MODE": "lease"}):
+        yield
+
+
 def test_repeat_while_the_first_runs_gets_a_fast_409(
-    live_url: str, gate: Gate, atomic_requests: bool
+    live_url: str, gate: Gate, atomic_requests: bool, lease_mode: None
 ) -> None:
-    """Under ATOMIC_REQUESTS too: the claim commits on its own, so the repeat does not wait on the first
-    request's transaction (it would block on the key's index until the first finished)."""
+    """In "lease" mode, under ATOMIC_REQUESTS too: the claim commits on its own, so the repeat does not
+    wait on the first request's transaction (it would block on the key's index until the first finished)."""
     url = f"{live_url}/plain/"
     data = {"label": "held", "outcome": "block"}
     with ThreadPoolExecutor(1) as pool:

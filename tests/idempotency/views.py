@@ -104,7 +104,7 @@ def own_space(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@idempotent(lease=0.5)
+@idempotent(lease=0.5, mode="lease")
 def short_lease(request: HttpRequest) -> HttpResponse:
     return respond(request)
 

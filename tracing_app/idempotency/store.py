@@ -21,6 +21,14 @@ Each step is one statement on the record's primary key; nothing locks a table:
 - **release**: a ``DELETE`` naming the owner token, for outcomes that must not be kept (5xx, an exception),
   so a retry runs afresh.
 
+**One commit** (PostgreSQL, ``lock_timeout`` given to :func:`claim`): the caller opens the transaction
+first and the claim's ``INSERT`` is part of it, so the claim, the operation's writes and the completion
+commit together, once. A concurrent repeat's ``INSERT`` then waits on the uncommitted key until that
+transaction ends (at most ``lock_timeout`` seconds, then :class:`KeyLocked`) and finds the record
+completed, or, when the first attempt rolled back, inserts it and runs. Nothing is left to release after a
+crash, and no lease is read. A repeat of a completed record is answered before any transaction by
+:func:`replay_committed`, one statement.
+
 SQLite allows one writer at a time, so there a claim first reads the row: a repeat gets its 409, 422 or
 replay without waiting for the write lock the running attempt holds until it commits. A new key's
 ``INSERT`` still waits for any other open write transaction (up to the database's ``timeout``).
@@ -40,7 +48,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.models import F, Q, QuerySet
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -63,6 +71,26 @@ _WRITING_CTE_VENDORS = frozenset({"postgresql"})
 # A claim normally settles in one round; a second is needed only when the row changed between the
 # insert and the read (purged, reset or taken over by someone else at that very moment).
 _CLAIM_ROUNDS = 3
+
+
+# The lock timeout set for a claim's INSERT, restored by the same statement once it inserted, so the
+# operation's own statements keep the session's lock timeout. Also bounds the claim's later reads.
+_SAVED_LOCK_TIMEOUT = "tracing_app.saved_lock_timeout"
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+class KeyLocked(Exception):
+    """A repeat waited ``waited`` seconds on the key of an attempt still running in its transaction."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"the idempotency key stayed locked for {waited} s")
+        self.waited = waited
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds (at least 1): the first attempt has run at least as long as this repeat waited,
+        so by the same doubling estimate as :attr:`ClaimResult.retry_after` about as long remains."""
+        return max(1, math.ceil(self.waited))
 
 
 class LeaseLost(Exception):
@@ -158,8 +186,57 @@ def claim(
     correlation_id: str = "",
     method: str = "",
     path: str = "",
+    lock_timeout: float | None = None,
 ) -> ClaimResult:
-    """Try to own the record for (scope, operation, client key); never check-then-insert."""
+    """Try to own the record for (scope, operation, client key); never check-then-insert.
+
+    With ``lock_timeout`` (PostgreSQL, inside the caller's open transaction) the claim commits with that
+    transaction and a repeat waits on it up to ``lock_timeout`` seconds, then raises :class:`KeyLocked`.
+    """
+    try:
+        return _claim(
+            scope=scope,
+            operation=operation,
+            client_key=client_key,
+            fingerprint=fingerprint,
+            lease=lease,
+            ttl=ttl,
+            using=using,
+            correlation_id=correlation_id,
+            method=method,
+            path=path,
+            lock_timeout=lock_timeout,
+        )
+    except OperationalError as exc:
+        cause = exc.__cause__
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if lock_timeout is None or code != _LOCK_NOT_AVAILABLE:
+            raise
+        raise KeyLocked(lock_timeout) from exc
+
+
+def replay_committed(
+    *, scope: str, operation: str, client_key: str, fingerprint: str, using: str
+) -> IdempotencyRecord | None:
+    """The completed record for this key and fingerprint, its replay counted, or None: one statement,
+    outside any transaction, so a repeat of a finished request costs no more than that."""
+    return _replay(using, record_key(scope, operation, client_key), fingerprint, timezone.now())
+
+
+def _claim(
+    *,
+    scope: str,
+    operation: str,
+    client_key: str,
+    fingerprint: str,
+    lease: float,
+    ttl: float,
+    using: str,
+    correlation_id: str,
+    method: str,
+    path: str,
+    lock_timeout: float | None,
+) -> ClaimResult:
     key = record_key(scope, operation, client_key)
     owner = new_id()
     manager = IdempotencyRecord.objects.using(using)
@@ -191,7 +268,7 @@ def claim(
         }
         record = manager.filter(pk=key).first() if read_first else None
         if record is None:
-            if _insert(using, fresh):
+            if _insert(using, fresh, lock_timeout):
                 return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
             record, replayed = _read_conflicting(using, key, fingerprint, now)
             if replayed:
@@ -204,6 +281,7 @@ def claim(
             if manager.filter(_reclaimable_q(now), pk=key, owner=record.owner, expires_at__lte=now).update(
                 **fresh
             ):
+                _restore_lock_timeout(using, lock_timeout)
                 return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
             continue
         if record.fingerprint != fingerprint:
@@ -220,6 +298,7 @@ def claim(
             pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
         ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
         if taken:
+            _restore_lock_timeout(using, lock_timeout)
             return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
     return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
 
@@ -288,23 +367,51 @@ def _reclaimable_q(now: datetime) -> Q:
     return Q(state=State.COMPLETED) | Q(lease_expires_at__lte=now)
 
 
-def _insert(using: str, values: dict[str, Any]) -> bool:
-    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row."""
+def _insert(using: str, values: dict[str, Any], lock_timeout: float | None = None) -> bool:
+    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row.
+
+    With ``lock_timeout`` (PostgreSQL) the same statement bounds its wait on a concurrent attempt's
+    uncommitted key, and restores the previous lock timeout once it inserted: its ``SELECT`` source sets
+    the timeout before the row is inserted, its ``RETURNING`` puts the old one back after.
+    """
     connection = connections[using]
     ops = connection.ops
     meta = IdempotencyRecord._meta
     fields = [meta.get_field(name) for name in values]
-    sql = "{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}".format(
-        insert=ops.insert_statement(on_conflict=OnConflict.IGNORE),
-        table=ops.quote_name(meta.db_table),
-        columns=", ".join(ops.quote_name(field.column) for field in fields),
-        placeholders=", ".join(["%s"] * len(fields)),
-        suffix=ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
-    )
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    table = ops.quote_name(meta.db_table)
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    if lock_timeout is None:
+        insert = ops.insert_statement(on_conflict=OnConflict.IGNORE)
+        sql = f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
+    else:
+        # Only quoted identifiers from the model are interpolated; every value is a parameter. WHERE
+        # TRUE keeps ON CONFLICT from parsing as a join condition.
+        sql = (
+            "WITH timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "  # noqa: S608
+            f"set_config('lock_timeout', %s, true)) INSERT INTO {table} ({columns}) "
+            f"SELECT {placeholders} FROM timeout WHERE TRUE {suffix} "
+            "RETURNING set_config('lock_timeout', current_setting(%s), true)"
+        )
+        params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *params, _SAVED_LOCK_TIMEOUT]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
+
+
+def _restore_lock_timeout(using: str, lock_timeout: float | None) -> None:
+    """Give the operation back the session's lock timeout after a claim that won by an ``UPDATE``."""
+    if lock_timeout is not None:
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', current_setting(%s), true)", [_SAVED_LOCK_TIMEOUT]
+            )
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
