@@ -318,6 +318,7 @@ class Guard:
             self.applies = self.raw_key is not None or required
         self.claim: store.Claim | None = None
         self.one_commit = False
+        self._commits_itself = False
         self._atomic: transaction.Atomic | None = None
         self._activation: Any = None
         self._release = False
@@ -354,6 +355,8 @@ class Guard:
         options = self.options
         fingerprint = request_fingerprint(http_request.method or "", path, _payload(http_request))
         self.one_commit = options.one_commit(using)
+        # Only the outermost transaction may commit with the completion.
+        self._commits_itself = self.one_commit and not connections[using].in_atomic_block
         if self.one_commit:
             replayed = store.replay_committed(
                 scope=scope,
@@ -430,7 +433,10 @@ class Guard:
             self._complete_after = outcome
             return response
         try:
-            claim.complete(**outcome)
+            if self._commits_itself:
+                claim.complete_and_commit(**outcome)
+            else:
+                claim.complete(**outcome)
         except store.LeaseLost:
             transaction.set_rollback(True, using=claim.using)
             return _in_flight(1)

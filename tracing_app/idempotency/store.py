@@ -48,9 +48,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import OperationalError, connections
+from django.db import DataError, OperationalError, connections
 from django.db.models import F, Q, QuerySet
 from django.db.models.constants import OnConflict
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from tracing_app import recorder
@@ -77,6 +78,7 @@ _CLAIM_ROUNDS = 3
 # operation's own statements keep the session's lock timeout. Also bounds the claim's later reads.
 _SAVED_LOCK_TIMEOUT = "tracing_app.saved_lock_timeout"
 _LOCK_NOT_AVAILABLE = "55P03"
+_DIVISION_BY_ZERO = "22012"
 
 
 class KeyLocked(Exception):
@@ -130,17 +132,33 @@ class Claim:
         size: int | None = None,
     ) -> None:
         """Store the outcome; raises :class:`LeaseLost` if this attempt no longer owns the key."""
-        updated = self._owned().update(
-            state=State.COMPLETED,
-            response_status=status,
-            response_headers=[list(pair) for pair in headers],
-            response_body=body,
-            response_size=size,
-            completed_at=timezone.now(),
-            lease_expires_at=None,
-        )
+        updated = self._owned().update(**_completion(status, headers, body, size))
         if not updated:
             raise LeaseLost(f"idempotency key {self.key} was taken over by another attempt")
+
+    def complete_and_commit(
+        self, *, status: int | None, headers: Iterable[tuple[str, str]], body: bytes | None, size: int | None
+    ) -> None:
+        """:meth:`complete`, then ``COMMIT`` the transaction, in one round trip (PostgreSQL, outermost
+        transaction only: the caller's ``atomic()`` then finds nothing left to commit).
+
+        When the update matches no row the statement fails before the ``COMMIT`` (a division by zero),
+        so nothing commits without its record; that raises :class:`LeaseLost`.
+        """
+        connection = connections[self.using]
+        query = self._owned().query.chain(UpdateQuery)
+        query.add_update_values(_completion(status, headers, body, size))
+        update, params = query.get_compiler(self.using).as_sql()
+        pk = connection.ops.quote_name(IdempotencyRecord._meta.pk.column)
+        # The compiled UPDATE and a quoted column name are interpolated; every value is a parameter.
+        sql = f"WITH done AS ({update} RETURNING {pk}) SELECT 1 / count(*) FROM done; COMMIT"  # noqa: S608
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        except DataError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != _DIVISION_BY_ZERO:
+                raise
+            raise LeaseLost(f"idempotency key {self.key} was taken over by another attempt") from exc
 
     def release(self) -> bool:
         """Give the key up so a retry runs afresh; False if another attempt already took it over."""
@@ -219,8 +237,16 @@ def replay_committed(
     *, scope: str, operation: str, client_key: str, fingerprint: str, using: str
 ) -> IdempotencyRecord | None:
     """The completed record for this key and fingerprint, its replay counted, or None: one statement,
-    outside any transaction, so a repeat of a finished request costs no more than that."""
-    return _replay(using, record_key(scope, operation, client_key), fingerprint, timezone.now())
+    outside any transaction, so a repeat of a finished request costs no more than that.
+
+    Outside a transaction on PostgreSQL the count commits asynchronously (``synchronous_commit`` off for
+    that statement alone): a replay then waits for no disk flush, and a database crash may lose the
+    last fraction of a second of counts, never a record.
+    """
+    key = record_key(scope, operation, client_key)
+    connection = connections[using]
+    asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
+    return _replay(using, key, fingerprint, timezone.now(), asynchronous=asynchronous)
 
 
 def _claim(
@@ -357,6 +383,20 @@ def activated(claim: Claim) -> Iterator[Claim]:
         _active.reset(token)
 
 
+def _completion(
+    status: int | None, headers: Iterable[tuple[str, str]], body: bytes | None, size: int | None
+) -> dict[str, Any]:
+    return {
+        "state": State.COMPLETED,
+        "response_status": status,
+        "response_headers": [list(pair) for pair in headers],
+        "response_body": body,
+        "response_size": size,
+        "completed_at": timezone.now(),
+        "lease_expires_at": None,
+    }
+
+
 def _reclaimable(record: IdempotencyRecord, now: datetime) -> bool:
     return record.state == State.COMPLETED or (
         record.lease_expires_at is not None and record.lease_expires_at <= now
@@ -414,10 +454,12 @@ def _milliseconds(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
+def _replay(
+    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
+) -> IdempotencyRecord | None:
     """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
     it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
-    sql, params = _replay_statement(using, key, fingerprint, now)
+    sql, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
     return next(iter(IdempotencyRecord.objects.using(using).raw(sql, params)), None)
 
 
@@ -448,7 +490,9 @@ def _read_conflicting(
     return record, record is not None and record.replayed
 
 
-def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> tuple[str, list[Any]]:
+def _replay_statement(
+    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
+) -> tuple[str, list[Any]]:
     ops = connections[using].ops
     meta = IdempotencyRecord._meta
 
@@ -459,8 +503,12 @@ def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> 
     # over), the same fingerprint (else 422), completed (else 409 or a takeover). Only quoted
     # identifiers from the model are interpolated; every value is a parameter.
     count = column("replay_count")
+    # set_config(..., true) lasts until the statement's own implicit transaction commits.
+    durability = (
+        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
+    )
     sql = (
-        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 "  # noqa: S608
+        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
         f"WHERE {column('key')} = %s AND {column('state')} = %s AND {column('fingerprint')} = %s "
         f"AND {column('expires_at')} > %s RETURNING {_columns(ops)}"
     )
