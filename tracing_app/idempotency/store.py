@@ -211,26 +211,71 @@ def claim(
     With ``lock_timeout`` (PostgreSQL, inside the caller's open transaction) the claim commits with that
     transaction and a repeat waits on it up to ``lock_timeout`` seconds, then raises :class:`KeyLocked`.
     """
-    try:
-        return _claim(
-            scope=scope,
-            operation=operation,
-            client_key=client_key,
-            fingerprint=fingerprint,
-            lease=lease,
-            ttl=ttl,
-            using=using,
-            correlation_id=correlation_id,
-            method=method,
-            path=path,
-            lock_timeout=lock_timeout,
-        )
-    except OperationalError as exc:
-        cause = exc.__cause__
-        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-        if lock_timeout is None or code != _LOCK_NOT_AVAILABLE:
-            raise
-        raise KeyLocked(lock_timeout) from exc
+    key = record_key(scope, operation, client_key)
+    owner = new_id()
+    manager = IdempotencyRecord.objects.using(using)
+    read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
+    record = None
+    with _bounded_wait(lock_timeout):
+        for _ in range(_CLAIM_ROUNDS):
+            now = timezone.now()
+            fresh = {
+                "key": key,
+                "scope": scope,
+                "operation": operation,
+                "client_key": client_key,
+                "fingerprint": fingerprint,
+                "method": method,
+                "path": path,
+                "state": State.IN_PROGRESS,
+                "owner": owner,
+                "lease_expires_at": now + timedelta(seconds=lease),
+                "attempts": 1,
+                "response_status": None,
+                "response_headers": [],
+                "response_body": None,
+                "response_size": None,
+                "correlation_id": correlation_id,
+                "replay_count": 0,
+                "created_at": now,
+                "completed_at": None,
+                "expires_at": now + timedelta(seconds=ttl),
+            }
+            record = manager.filter(pk=key).first() if read_first else None
+            if record is None:
+                if _insert(using, fresh, lock_timeout):
+                    return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
+                record, replayed = _read_conflicting(using, key, fingerprint, now)
+                if replayed:
+                    return ClaimResult(Outcome.COMPLETED, record=record)
+                if record is None:
+                    continue
+            if record.expires_at <= now and _reclaimable(record, now):
+                # An expired record is as good as absent: the key starts over, whatever it was used for.
+                del fresh["key"]
+                if manager.filter(
+                    _reclaimable_q(now), pk=key, owner=record.owner, expires_at__lte=now
+                ).update(**fresh):
+                    _restore_lock_timeout(using, lock_timeout)
+                    return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
+                continue
+            if record.fingerprint != fingerprint:
+                return ClaimResult(Outcome.MISMATCH, record=record)
+            if record.state == State.COMPLETED:
+                # Counted here, in the claim, so every caller (HTTP, tasks) counts the same way.
+                replayed = _replay(using, key, fingerprint, now)
+                if replayed is None:
+                    continue  # changed since it was read: purged, or reset by a claim that found it expired
+                return ClaimResult(Outcome.COMPLETED, record=replayed)
+            if not _reclaimable(record, now):
+                return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
+            taken = manager.filter(
+                pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
+            ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
+            if taken:
+                _restore_lock_timeout(using, lock_timeout)
+                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
+        return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
 
 
 def replay_committed(
@@ -247,86 +292,6 @@ def replay_committed(
     connection = connections[using]
     asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
     return _replay(using, key, fingerprint, timezone.now(), asynchronous=asynchronous)
-
-
-def _claim(
-    *,
-    scope: str,
-    operation: str,
-    client_key: str,
-    fingerprint: str,
-    lease: float,
-    ttl: float,
-    using: str,
-    correlation_id: str,
-    method: str,
-    path: str,
-    lock_timeout: float | None,
-) -> ClaimResult:
-    key = record_key(scope, operation, client_key)
-    owner = new_id()
-    manager = IdempotencyRecord.objects.using(using)
-    read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
-    record = None
-    for _ in range(_CLAIM_ROUNDS):
-        now = timezone.now()
-        fresh = {
-            "key": key,
-            "scope": scope,
-            "operation": operation,
-            "client_key": client_key,
-            "fingerprint": fingerprint,
-            "method": method,
-            "path": path,
-            "state": State.IN_PROGRESS,
-            "owner": owner,
-            "lease_expires_at": now + timedelta(seconds=lease),
-            "attempts": 1,
-            "response_status": None,
-            "response_headers": [],
-            "response_body": None,
-            "response_size": None,
-            "correlation_id": correlation_id,
-            "replay_count": 0,
-            "created_at": now,
-            "completed_at": None,
-            "expires_at": now + timedelta(seconds=ttl),
-        }
-        record = manager.filter(pk=key).first() if read_first else None
-        if record is None:
-            if _insert(using, fresh, lock_timeout):
-                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
-            record, replayed = _read_conflicting(using, key, fingerprint, now)
-            if replayed:
-                return ClaimResult(Outcome.COMPLETED, record=record)
-            if record is None:
-                continue
-        if record.expires_at <= now and _reclaimable(record, now):
-            # An expired record is as good as absent: the key starts over, whatever it was used for.
-            del fresh["key"]
-            if manager.filter(_reclaimable_q(now), pk=key, owner=record.owner, expires_at__lte=now).update(
-                **fresh
-            ):
-                _restore_lock_timeout(using, lock_timeout)
-                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
-            continue
-        if record.fingerprint != fingerprint:
-            return ClaimResult(Outcome.MISMATCH, record=record)
-        if record.state == State.COMPLETED:
-            # Counted here, in the claim, so every caller (HTTP, tasks) counts the same way.
-            replayed = _replay(using, key, fingerprint, now)
-            if replayed is None:
-                continue  # changed since it was read: purged, or reset by a claim that found it expired
-            return ClaimResult(Outcome.COMPLETED, record=replayed)
-        if not _reclaimable(record, now):
-            return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
-        taken = manager.filter(
-            pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
-        ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
-        if taken:
-            _restore_lock_timeout(using, lock_timeout)
-            return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
-    return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
 
 
 def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
@@ -395,6 +360,19 @@ def _completion(
         "completed_at": timezone.now(),
         "lease_expires_at": None,
     }
+
+
+@contextmanager
+def _bounded_wait(lock_timeout: float | None) -> Iterator[None]:
+    """Turns PostgreSQL's lock timeout on a claim into :class:`KeyLocked`."""
+    try:
+        yield
+    except OperationalError as exc:
+        cause = exc.__cause__
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if lock_timeout is None or code != _LOCK_NOT_AVAILABLE:
+            raise
+        raise KeyLocked(lock_timeout) from exc
 
 
 def _reclaimable(record: IdempotencyRecord, now: datetime) -> bool:
