@@ -218,7 +218,9 @@ SECTION_CONFIGS: dict[str, EdgeConfig] = {
             "tracing_app, ID only, with idempotent views (PostgreSQL)",
             middleware=(TRACING_MIDDLEWARE,),
             apps=("tracing_app",),
-            settings=_tracing(False, TRACE_ENABLED=False),
+            settings=_tracing(
+                False, TRACE_ENABLED=False, IDEMPOTENCY_SCOPE="benchmarks.idempotency_views.client_scope"
+            ),
             requires=("tracing_app.idempotency",),
             response_header="X-Correlation-ID",
             database=True,

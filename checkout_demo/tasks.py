@@ -164,7 +164,8 @@ def remaining_steps(order: Order) -> Signature:
         Order.Status.RESERVED: [charge_payment, confirm_order],
         Order.Status.PAID: [confirm_order],
     }[Order.Status(order.status)]
-    return chain(*(step.si(order.pk) for step in steps))
+    first, *rest = (step.si(order.pk) for step in steps)
+    return chain(first, *rest) if rest else first
 
 
 def publish_checkout(order: Order) -> None:

@@ -82,6 +82,13 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a record, and so its key, is kept: a repeat within it is replayed, after it runs afresh.
     # `manage.py purge_idempotency` deletes expired records.
     "IDEMPOTENCY_TTL": 24 * 60 * 60,
+    # How a guarded view's claim commits on PostgreSQL: "transaction", together with the view's writes and
+    # its stored response (one commit; a concurrent repeat waits for the first, then gets its replay);
+    # "lease", on its own before the view (a repeat gets a fast 409; for views whose work is outside the
+    # database). Other databases, and ATOMIC_REQUESTS on IDEMPOTENCY_DATABASE, always use "lease".
+    "IDEMPOTENCY_MODE": "transaction",
+    # Seconds a repeat waits for a first attempt still running in "transaction" mode before its 409.
+    "IDEMPOTENCY_LOCK_TIMEOUT": 5,
     # Seconds an attempt owns its key before another attempt may take it over (HTTP and tasks).
     "IDEMPOTENCY_LEASE": 60,
     "IDEMPOTENCY_TASK_LEASE": 300,

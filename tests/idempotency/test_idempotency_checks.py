@@ -44,6 +44,12 @@ def test_numbers_must_be_positive(value: Any) -> None:
     assert "tracing_app.E404" in ids(IDEMPOTENCY_LEASE=value)
 
 
+def test_mode_must_be_known() -> None:
+    assert "tracing_app.E409" in ids(IDEMPOTENCY_MODE="atomic")
+    assert "tracing_app.E409" not in ids(IDEMPOTENCY_MODE="lease")
+    assert "tracing_app.E404" in ids(IDEMPOTENCY_LOCK_TIMEOUT=0)
+
+
 def test_scope_function_must_import() -> None:
     assert "tracing_app.E405" in ids(IDEMPOTENCY_SCOPE="tests.idempotency.scopes.missing")
     assert "tracing_app.E405" not in ids(IDEMPOTENCY_SCOPE="tests.idempotency.scopes.api_client")

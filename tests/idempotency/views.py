@@ -68,10 +68,20 @@ def perform(data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         "correlation_id": get_correlation_id(),
         "charge_key": claim.step_key("charge") if claim else None,
         "in_transaction": connection.in_atomic_block,
+        "lock_timeout": lock_timeout(),
     }
     if outcome == "big":
         payload["padding"] = "x" * 4000
     return STATUS[outcome], payload
+
+
+def lock_timeout() -> str | None:
+    """The lock timeout the view's own statements get (PostgreSQL), whatever the claim waited with."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        return cursor.fetchone()[0]
 
 
 def respond(request: HttpRequest) -> HttpResponse:
@@ -104,7 +114,7 @@ def own_space(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@idempotent(lease=0.5)
+@idempotent(lease=0.5, mode="lease")
 def short_lease(request: HttpRequest) -> HttpResponse:
     return respond(request)
 

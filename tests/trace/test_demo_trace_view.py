@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from checkout_demo.catalog import seed_products
+from checkout_demo.customers import ensure_customers
 from checkout_demo.scenario import Outcome, run_scenarios
 from tests.support.browser import full_page_screenshot
 from tests.support.waiting import wait_until
@@ -46,14 +47,17 @@ class Run:
 
 
 @pytest.fixture
-def scenarios(live_server: Any, rabbitmq_url: str, settings: Any) -> Run:
+def scenarios(live_server: Any, rabbitmq_url: str, settings: Any, tmp_path: Path) -> Run:
     settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_ENABLED": True, "TRACE_FLUSH_INTERVAL": 0.05}
     # Transactions earlier tests committed (their workers write until they stop) are not this run's.
     TraceEvent.objects.all().delete()
     Trace.objects.all().delete()
     seed_products()
+    tokens = ensure_customers(tmp_path)
     with run_worker(rabbitmq_url, concurrency=2, env={"TRACE_EVENTS": "1"}):
-        outcomes = {o.scenario.name: o for o in run_scenarios(live_server.url, deadline_seconds=120)}
+        outcomes = {
+            o.scenario.name: o for o in run_scenarios(live_server.url, deadline_seconds=120, tokens=tokens)
+        }
         assert [(name, o.problems) for name, o in outcomes.items() if not o.ok] == []
         ids = [o.correlation_id for o in outcomes.values()]
         # Every hop has written its last event: no transaction is still in progress.

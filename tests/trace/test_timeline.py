@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from tracing_app.traces.models import TraceEvent
 from tracing_app.traces.summary import figures_of
-from tracing_app.traces.timeline import build, format_duration, status_tone
+from tracing_app.traces.timeline import build, describe, format_duration, status_tone
 
 BASE = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -242,3 +242,40 @@ def test_a_new_attempt_sharing_a_sequence_number_with_the_last_ones_end_stays_a_
     second_start.pk = 0
     (hop,) = build("C", [second_start, *events]).hops
     assert [segment.outcome for segment in hop.segments] == ["retry", "ok"]
+
+
+def test_fault_events_read_as_what_happened():
+    lines = [
+        describe(event(1, "task.queued", "R", name="shop.tasks.reserve", task_id="T1", outbox=True)),
+        describe(
+            event(
+                2,
+                "task.publish_deferred",
+                "R",
+                name="shop.tasks.reserve",
+                exception="kombu.exceptions.OperationalError",
+                message="connection refused",
+            )
+        ),
+        describe(event(3, "task.revoked", "T1", name="shop.tasks.reserve", expired=True, terminated=False)),
+        describe(event(4, "transaction.resumed", "H", name="checkout stuck in paid", order_id=6)),
+    ]
+    assert lines == [
+        "queued reserve in the outbox \u2192 T1",
+        "not sent yet, kept for the relay: reserve (OperationalError: connection refused)",
+        "expired before it ran",
+        "resumed: checkout stuck in paid (order_id=6)",
+    ]
+
+
+def test_a_resumption_is_a_hop_of_one_instant_caused_by_the_job():
+    events = [
+        event(1, "request.started", "R", method="POST", path="/api/orders/"),
+        event(2, "request.finished", "R", name="order-list", status="201", ms=3.0),
+        event(3, "transaction.resumed", "H", "JOB", name="checkout stuck in paid", order_id=6, skew=60.0),
+        event(4, "task.started", "T", "H", name="confirm_order", skew=61.0),
+        event(5, "task.succeeded", "T", "H", name="confirm_order", status="SUCCESS", ms=4.0, skew=61.1),
+    ]
+    resumed = next(hop for hop in build("C", events).hops if hop.hop_id == "H")
+    assert (resumed.kind, resumed.name, resumed.outcome) == ("resumed", "checkout stuck in paid", "ok")
+    assert [child.hop_id for child in resumed.children] == ["T"]

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from tracing_app.checks import known_database, positive_numbers
 from tracing_app.conf import app_settings
-from tracing_app.idempotency.http import IdempotentAPIViewMixin, why_unguardable
+from tracing_app.idempotency.http import MODES, IdempotentAPIViewMixin, why_unguardable
 
 MIDDLEWARE_PATH = "tracing_app.idempotency.http.IdempotencyMiddleware"
 
@@ -26,6 +26,7 @@ _POSITIVE = (
     "IDEMPOTENCY_KEY_MAX_LENGTH",
     "IDEMPOTENCY_TTL",
     "IDEMPOTENCY_LEASE",
+    "IDEMPOTENCY_LOCK_TIMEOUT",
     "IDEMPOTENCY_TASK_LEASE",
     "IDEMPOTENCY_MAX_RESPONSE_BYTES",
     "IDEMPOTENCY_PURGE_BATCH_SIZE",
@@ -55,6 +56,14 @@ def check_idempotency_settings(app_configs: Any = None, **kwargs: Any) -> list[C
             )
         )
     messages += positive_numbers(_POSITIVE, "tracing_app.E404")
+    if app_settings.IDEMPOTENCY_MODE not in MODES:
+        messages.append(
+            Error(
+                f"TRACING_APP['IDEMPOTENCY_MODE'] is {app_settings.IDEMPOTENCY_MODE!r}; it must be one of "
+                f"{', '.join(map(repr, MODES))}.",
+                id="tracing_app.E409",
+            )
+        )
     scope = app_settings.IDEMPOTENCY_SCOPE
     if isinstance(scope, str):
         try:

@@ -30,12 +30,23 @@ Stored: 2xx, 3xx and 4xx responses the view returned (except ``IDEMPOTENCY_TRANS
 may retry. A body over ``IDEMPOTENCY_MAX_RESPONSE_BYTES`` (or a streamed one) is not stored, but the key
 stays used: a repeat gets 409 ``idempotency_response_not_stored`` instead of running twice.
 
-Transactions: the claim commits on its own, before the view, so a concurrent repeat gets a fast 409
-instead of waiting on the key's index. Then the view runs inside ``transaction.atomic()`` on
-``IDEMPOTENCY_DATABASE`` and the stored response commits in that same transaction, so the view's writes
-and its record stand or fall together. Guarded views are excluded from ``ATOMIC_REQUESTS`` on that
-database (the claim must not run inside the request's transaction); this module's own transaction takes
-its place, and requests it does not guard (safe methods, no key) still run in one.
+Transactions: the view runs inside ``transaction.atomic()`` on ``IDEMPOTENCY_DATABASE`` and the stored
+response commits in that same transaction, so the view's writes and its record stand or fall together.
+The claim commits in one of two modes (``IDEMPOTENCY_MODE``, or ``mode=`` per view):
+
+- ``"transaction"`` (PostgreSQL): the claim is the transaction's first statement, so a request commits
+  once. A repeat of a completed request is replayed before any transaction opens; a concurrent repeat
+  waits on the first one's key (up to ``IDEMPOTENCY_LOCK_TIMEOUT``, then 409), then gets its replay, or
+  runs if the first one failed, since a failure rolls the claim back with everything else.
+- ``"lease"``: the claim commits on its own before the view, so a concurrent repeat gets a fast 409
+  instead of waiting; a dead attempt's key is taken over when its lease ends. For views whose work lies
+  outside the database (a payment gateway), where a repeat should not wait that long. Always used on
+  other databases, and when ``ATOMIC_REQUESTS`` is set on ``IDEMPOTENCY_DATABASE`` (a DRF exception
+  handler's rollback would take the claim with it).
+
+Guarded views are excluded from ``ATOMIC_REQUESTS`` on that database (the lease claim must not run inside
+the request's transaction); this module's own transaction takes its place, and requests it does not
+guard (safe methods, no key) still run in one.
 
 Authentication, permission and throttling failures happen before the claim and are never stored: DRF
 views claim after ``APIView.initial()``; with plain Django views, put access decorators outside
@@ -67,6 +78,8 @@ from tracing_app.idempotency.keys import InvalidKey, parse_client_key, principal
 from tracing_app.sampling import is_sampled
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+MODES = ("transaction", "lease")
+_ONE_COMMIT_VENDORS = frozenset({"postgresql"})
 
 View = Callable[..., HttpResponseBase]
 
@@ -84,9 +97,22 @@ class IdempotencyOptions:
     methods: tuple[str, ...] | None = None
     lease: float | None = None
     ttl: float | None = None
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode is not None and self.mode not in MODES:
+            raise ImproperlyConfigured(f"idempotent(mode={self.mode!r}): use one of {', '.join(MODES)}.")
 
     def guards(self, method: str | None) -> bool:
         return method in (self.methods or app_settings.IDEMPOTENCY_METHODS)
+
+    def one_commit(self, using: str) -> bool:
+        """Whether the claim commits with the view's writes (see the module's docstring)."""
+        return (
+            (self.mode or app_settings.IDEMPOTENCY_MODE) == "transaction"
+            and connections[using].vendor in _ONE_COMMIT_VENDORS
+            and not connections.settings[using].get("ATOMIC_REQUESTS")
+        )
 
 
 def idempotent(
@@ -97,14 +123,19 @@ def idempotent(
     methods: Iterable[str] | None = None,
     lease: float | None = None,
     ttl: float | None = None,
+    mode: str | None = None,
 ) -> Any:
-    """Make a view's unsafe methods idempotent; use as ``@idempotent`` or ``@idempotent(required=True)``."""
+    """Make a view's unsafe methods idempotent; use as ``@idempotent`` or ``@idempotent(required=True)``.
+
+    ``mode="lease"`` keeps a view whose work lies outside the database on the lease path.
+    """
     options = IdempotencyOptions(
         required=required,
         operation=operation,
         methods=tuple(methods) if methods is not None else None,
         lease=lease,
         ttl=ttl,
+        mode=mode,
     )
     if view is not None:
         return guard_view(view, options)
@@ -286,6 +317,8 @@ class Guard:
             required = app_settings.IDEMPOTENCY_REQUIRED if options.required is None else options.required
             self.applies = self.raw_key is not None or required
         self.claim: store.Claim | None = None
+        self.one_commit = False
+        self._commits_itself = False
         self._atomic: transaction.Atomic | None = None
         self._activation: Any = None
         self._release = False
@@ -320,25 +353,52 @@ class Guard:
         using = app_settings.IDEMPOTENCY_DATABASE
         path = http_request.get_full_path()
         options = self.options
-        result = store.claim(
-            scope=scope,
-            operation=options.operation,
-            client_key=client_key,
-            fingerprint=request_fingerprint(http_request.method or "", path, _payload(http_request)),
-            lease=options.lease or app_settings.IDEMPOTENCY_LEASE,
-            ttl=options.ttl or app_settings.IDEMPOTENCY_TTL,
-            using=using,
-            correlation_id=get_correlation_id() or "",
-            method=http_request.method or "",
-            path=path,
-        )
-        if result.outcome is store.Outcome.ACQUIRED:
-            self.claim = result.claim
+        fingerprint = request_fingerprint(http_request.method or "", path, _payload(http_request))
+        self.one_commit = options.one_commit(using)
+        # Only the outermost transaction may commit with the completion.
+        self._commits_itself = self.one_commit and not connections[using].in_atomic_block
+        if self.one_commit:
+            replayed = store.replay_committed(
+                scope=scope,
+                operation=options.operation,
+                client_key=client_key,
+                fingerprint=fingerprint,
+                using=using,
+            )
+            if replayed is not None:
+                return _replay(http_request, replayed)
             self._atomic = transaction.atomic(using=using)
             self._atomic.__enter__()
+        try:
+            result = store.claim(
+                scope=scope,
+                operation=options.operation,
+                client_key=client_key,
+                fingerprint=fingerprint,
+                lease=options.lease or app_settings.IDEMPOTENCY_LEASE,
+                ttl=options.ttl or app_settings.IDEMPOTENCY_TTL,
+                using=using,
+                correlation_id=get_correlation_id() or "",
+                method=http_request.method or "",
+                path=path,
+                lock_timeout=app_settings.IDEMPOTENCY_LOCK_TIMEOUT if self.one_commit else None,
+            )
+        except store.KeyLocked as exc:
+            self._end_transaction(exc)
+            return _in_flight(exc.retry_after)
+        except BaseException as exc:
+            self._end_transaction(exc)
+            raise
+        if result.outcome is store.Outcome.ACQUIRED:
+            self.claim = result.claim
+            if self._atomic is None:
+                self._atomic = transaction.atomic(using=using)
+                self._atomic.__enter__()
             self._activation = store.activated(self.claim)
             self._activation.__enter__()
             return None
+        # Commits what the answer wrote (a replay's count) in "transaction" mode.
+        self._end_transaction(None)
         if result.outcome is store.Outcome.COMPLETED:
             return _replay(http_request, result.record)
         if result.outcome is store.Outcome.MISMATCH:
@@ -366,12 +426,17 @@ class Guard:
             return response
         outcome = _outcome(response)
         if transaction.get_rollback(using=claim.using):
+            if self.one_commit:
+                return response  # the claim rolls back with the view's writes: a retry runs afresh
             # An exception handler (DRF under ATOMIC_REQUESTS) rolls the view's writes back; the 4xx it
             # answered is still the outcome, stored once the rollback is done.
             self._complete_after = outcome
             return response
         try:
-            claim.complete(**outcome)
+            if self._commits_itself:
+                claim.complete_and_commit(**outcome)
+            else:
+                claim.complete(**outcome)
         except store.LeaseLost:
             transaction.set_rollback(True, using=claim.using)
             return _in_flight(1)
@@ -387,6 +452,10 @@ class Guard:
         if claim is None or self._atomic is None:
             return
         self._activation.__exit__(exc_type, exc, traceback)
+        if self.one_commit:
+            # The claim commits or rolls back with the view's writes: nothing is left to release.
+            self._atomic.__exit__(exc_type, exc, traceback)
+            return
         try:
             self._atomic.__exit__(exc_type, exc, traceback)
         except BaseException:
@@ -398,6 +467,13 @@ class Guard:
             # The view's writes were rolled back, so if another attempt took over, its outcome stands.
             with suppress(store.LeaseLost):
                 claim.complete(**self._complete_after)
+
+    def _end_transaction(self, exc: BaseException | None) -> None:
+        """Close the transaction a "transaction" mode claim opened without running the view: roll back
+        when ``exc`` is given, else commit."""
+        atomic, self._atomic = self._atomic, None
+        if atomic is not None:
+            atomic.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
 
 class _Answered(Exception):

@@ -21,6 +21,14 @@ Each step is one statement on the record's primary key; nothing locks a table:
 - **release**: a ``DELETE`` naming the owner token, for outcomes that must not be kept (5xx, an exception),
   so a retry runs afresh.
 
+**One commit** (PostgreSQL, ``lock_timeout`` given to :func:`claim`): the caller opens the transaction
+first and the claim's ``INSERT`` is part of it, so the claim, the operation's writes and the completion
+commit together, once. A concurrent repeat's ``INSERT`` then waits on the uncommitted key until that
+transaction ends (at most ``lock_timeout`` seconds, then :class:`KeyLocked`) and finds the record
+completed, or, when the first attempt rolled back, inserts it and runs. Nothing is left to release after a
+crash, and no lease is read. A repeat of a completed record is answered before any transaction by
+:func:`replay_committed`, one statement.
+
 SQLite allows one writer at a time, so there a claim first reads the row: a repeat gets its 409, 422 or
 replay without waiting for the write lock the running attempt holds until it commits. A new key's
 ``INSERT`` still waits for any other open write transaction (up to the database's ``timeout``).
@@ -40,9 +48,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import DataError, OperationalError, connections
 from django.db.models import F, Q, QuerySet
 from django.db.models.constants import OnConflict
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from tracing_app import recorder
@@ -63,6 +72,27 @@ _WRITING_CTE_VENDORS = frozenset({"postgresql"})
 # A claim normally settles in one round; a second is needed only when the row changed between the
 # insert and the read (purged, reset or taken over by someone else at that very moment).
 _CLAIM_ROUNDS = 3
+
+
+# The lock timeout set for a claim's INSERT, restored by the same statement once it inserted, so the
+# operation's own statements keep the session's lock timeout. Also bounds the claim's later reads.
+_SAVED_LOCK_TIMEOUT = "tracing_app.saved_lock_timeout"
+_LOCK_NOT_AVAILABLE = "55P03"
+_DIVISION_BY_ZERO = "22012"
+
+
+class KeyLocked(Exception):
+    """A repeat waited ``waited`` seconds on the key of an attempt still running in its transaction."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"the idempotency key stayed locked for {waited} s")
+        self.waited = waited
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds (at least 1): the first attempt has run at least as long as this repeat waited,
+        so by the same doubling estimate as :attr:`ClaimResult.retry_after` about as long remains."""
+        return max(1, math.ceil(self.waited))
 
 
 class LeaseLost(Exception):
@@ -102,17 +132,33 @@ class Claim:
         size: int | None = None,
     ) -> None:
         """Store the outcome; raises :class:`LeaseLost` if this attempt no longer owns the key."""
-        updated = self._owned().update(
-            state=State.COMPLETED,
-            response_status=status,
-            response_headers=[list(pair) for pair in headers],
-            response_body=body,
-            response_size=size,
-            completed_at=timezone.now(),
-            lease_expires_at=None,
-        )
+        updated = self._owned().update(**_completion(status, headers, body, size))
         if not updated:
             raise LeaseLost(f"idempotency key {self.key} was taken over by another attempt")
+
+    def complete_and_commit(
+        self, *, status: int | None, headers: Iterable[tuple[str, str]], body: bytes | None, size: int | None
+    ) -> None:
+        """:meth:`complete`, then ``COMMIT`` the transaction, in one round trip (PostgreSQL, outermost
+        transaction only: the caller's ``atomic()`` then finds nothing left to commit).
+
+        When the update matches no row the statement fails before the ``COMMIT`` (a division by zero),
+        so nothing commits without its record; that raises :class:`LeaseLost`.
+        """
+        connection = connections[self.using]
+        query = self._owned().query.chain(UpdateQuery)
+        query.add_update_values(_completion(status, headers, body, size))
+        update, params = query.get_compiler(self.using).as_sql()
+        pk = connection.ops.quote_name(IdempotencyRecord._meta.pk.column)
+        # The compiled UPDATE and a quoted column name are interpolated; every value is a parameter.
+        sql = f"WITH done AS ({update} RETURNING {pk}) SELECT 1 / count(*) FROM done; COMMIT"  # noqa: S608
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        except DataError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != _DIVISION_BY_ZERO:
+                raise
+            raise LeaseLost(f"idempotency key {self.key} was taken over by another attempt") from exc
 
     def release(self) -> bool:
         """Give the key up so a retry runs afresh; False if another attempt already took it over."""
@@ -158,70 +204,94 @@ def claim(
     correlation_id: str = "",
     method: str = "",
     path: str = "",
+    lock_timeout: float | None = None,
 ) -> ClaimResult:
-    """Try to own the record for (scope, operation, client key); never check-then-insert."""
+    """Try to own the record for (scope, operation, client key); never check-then-insert.
+
+    With ``lock_timeout`` (PostgreSQL, inside the caller's open transaction) the claim commits with that
+    transaction and a repeat waits on it up to ``lock_timeout`` seconds, then raises :class:`KeyLocked`.
+    """
     key = record_key(scope, operation, client_key)
     owner = new_id()
     manager = IdempotencyRecord.objects.using(using)
     read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
     record = None
-    for _ in range(_CLAIM_ROUNDS):
-        now = timezone.now()
-        fresh = {
-            "key": key,
-            "scope": scope,
-            "operation": operation,
-            "client_key": client_key,
-            "fingerprint": fingerprint,
-            "method": method,
-            "path": path,
-            "state": State.IN_PROGRESS,
-            "owner": owner,
-            "lease_expires_at": now + timedelta(seconds=lease),
-            "attempts": 1,
-            "response_status": None,
-            "response_headers": [],
-            "response_body": None,
-            "response_size": None,
-            "correlation_id": correlation_id,
-            "replay_count": 0,
-            "created_at": now,
-            "completed_at": None,
-            "expires_at": now + timedelta(seconds=ttl),
-        }
-        record = manager.filter(pk=key).first() if read_first else None
-        if record is None:
-            if _insert(using, fresh):
-                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
-            record, replayed = _read_conflicting(using, key, fingerprint, now)
-            if replayed:
-                return ClaimResult(Outcome.COMPLETED, record=record)
+    with _bounded_wait(lock_timeout):
+        for _ in range(_CLAIM_ROUNDS):
+            now = timezone.now()
+            fresh = {
+                "key": key,
+                "scope": scope,
+                "operation": operation,
+                "client_key": client_key,
+                "fingerprint": fingerprint,
+                "method": method,
+                "path": path,
+                "state": State.IN_PROGRESS,
+                "owner": owner,
+                "lease_expires_at": now + timedelta(seconds=lease),
+                "attempts": 1,
+                "response_status": None,
+                "response_headers": [],
+                "response_body": None,
+                "response_size": None,
+                "correlation_id": correlation_id,
+                "replay_count": 0,
+                "created_at": now,
+                "completed_at": None,
+                "expires_at": now + timedelta(seconds=ttl),
+            }
+            record = manager.filter(pk=key).first() if read_first else None
             if record is None:
+                if _insert(using, fresh, lock_timeout):
+                    return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
+                record, replayed = _read_conflicting(using, key, fingerprint, now)
+                if replayed:
+                    return ClaimResult(Outcome.COMPLETED, record=record)
+                if record is None:
+                    continue
+            if record.expires_at <= now and _reclaimable(record, now):
+                # An expired record is as good as absent: the key starts over, whatever it was used for.
+                del fresh["key"]
+                if manager.filter(
+                    _reclaimable_q(now), pk=key, owner=record.owner, expires_at__lte=now
+                ).update(**fresh):
+                    _restore_lock_timeout(using, lock_timeout)
+                    return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
                 continue
-        if record.expires_at <= now and _reclaimable(record, now):
-            # An expired record is as good as absent: the key starts over, whatever it was used for.
-            del fresh["key"]
-            if manager.filter(_reclaimable_q(now), pk=key, owner=record.owner, expires_at__lte=now).update(
-                **fresh
-            ):
-                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
-            continue
-        if record.fingerprint != fingerprint:
-            return ClaimResult(Outcome.MISMATCH, record=record)
-        if record.state == State.COMPLETED:
-            # Counted here, in the claim, so every caller (HTTP, tasks) counts the same way.
-            replayed = _replay(using, key, fingerprint, now)
-            if replayed is None:
-                continue  # changed since it was read: purged, or reset by a claim that found it expired
-            return ClaimResult(Outcome.COMPLETED, record=replayed)
-        if not _reclaimable(record, now):
-            return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
-        taken = manager.filter(
-            pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
-        ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
-        if taken:
-            return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
-    return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
+            if record.fingerprint != fingerprint:
+                return ClaimResult(Outcome.MISMATCH, record=record)
+            if record.state == State.COMPLETED:
+                # Counted here, in the claim, so every caller (HTTP, tasks) counts the same way.
+                replayed = _replay(using, key, fingerprint, now)
+                if replayed is None:
+                    continue  # changed since it was read: purged, or reset by a claim that found it expired
+                return ClaimResult(Outcome.COMPLETED, record=replayed)
+            if not _reclaimable(record, now):
+                return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
+            taken = manager.filter(
+                pk=key, state=State.IN_PROGRESS, owner=record.owner, lease_expires_at__lte=now
+            ).update(owner=owner, lease_expires_at=fresh["lease_expires_at"], attempts=F("attempts") + 1)
+            if taken:
+                _restore_lock_timeout(using, lock_timeout)
+                return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
+        return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
+
+
+def replay_committed(
+    *, scope: str, operation: str, client_key: str, fingerprint: str, using: str
+) -> IdempotencyRecord | None:
+    """The completed record for this key and fingerprint, its replay counted, or None: one statement,
+    outside any transaction, so a repeat of a finished request costs no more than that.
+
+    Outside a transaction on PostgreSQL the count commits asynchronously (``synchronous_commit`` off for
+    that statement alone): a replay then waits for no disk flush, and a database crash may lose the
+    last fraction of a second of counts, never a record.
+    """
+    key = record_key(scope, operation, client_key)
+    connection = connections[using]
+    asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
+    return _replay(using, key, fingerprint, timezone.now(), asynchronous=asynchronous)
 
 
 def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
@@ -278,6 +348,33 @@ def activated(claim: Claim) -> Iterator[Claim]:
         _active.reset(token)
 
 
+def _completion(
+    status: int | None, headers: Iterable[tuple[str, str]], body: bytes | None, size: int | None
+) -> dict[str, Any]:
+    return {
+        "state": State.COMPLETED,
+        "response_status": status,
+        "response_headers": [list(pair) for pair in headers],
+        "response_body": body,
+        "response_size": size,
+        "completed_at": timezone.now(),
+        "lease_expires_at": None,
+    }
+
+
+@contextmanager
+def _bounded_wait(lock_timeout: float | None) -> Iterator[None]:
+    """Turns PostgreSQL's lock timeout on a claim into :class:`KeyLocked`."""
+    try:
+        yield
+    except OperationalError as exc:
+        cause = exc.__cause__
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if lock_timeout is None or code != _LOCK_NOT_AVAILABLE:
+            raise
+        raise KeyLocked(lock_timeout) from exc
+
+
 def _reclaimable(record: IdempotencyRecord, now: datetime) -> bool:
     return record.state == State.COMPLETED or (
         record.lease_expires_at is not None and record.lease_expires_at <= now
@@ -288,29 +385,59 @@ def _reclaimable_q(now: datetime) -> Q:
     return Q(state=State.COMPLETED) | Q(lease_expires_at__lte=now)
 
 
-def _insert(using: str, values: dict[str, Any]) -> bool:
-    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row."""
+def _insert(using: str, values: dict[str, Any], lock_timeout: float | None = None) -> bool:
+    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row.
+
+    With ``lock_timeout`` (PostgreSQL) the same statement bounds its wait on a concurrent attempt's
+    uncommitted key, and restores the previous lock timeout once it inserted: its ``SELECT`` source sets
+    the timeout before the row is inserted, its ``RETURNING`` puts the old one back after.
+    """
     connection = connections[using]
     ops = connection.ops
     meta = IdempotencyRecord._meta
     fields = [meta.get_field(name) for name in values]
-    sql = "{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}".format(
-        insert=ops.insert_statement(on_conflict=OnConflict.IGNORE),
-        table=ops.quote_name(meta.db_table),
-        columns=", ".join(ops.quote_name(field.column) for field in fields),
-        placeholders=", ".join(["%s"] * len(fields)),
-        suffix=ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
-    )
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    table = ops.quote_name(meta.db_table)
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    if lock_timeout is None:
+        insert = ops.insert_statement(on_conflict=OnConflict.IGNORE)
+        sql = f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
+    else:
+        # Only quoted identifiers from the model are interpolated; every value is a parameter. WHERE
+        # TRUE keeps ON CONFLICT from parsing as a join condition.
+        sql = (
+            "WITH timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "  # noqa: S608
+            f"set_config('lock_timeout', %s, true)) INSERT INTO {table} ({columns}) "
+            f"SELECT {placeholders} FROM timeout WHERE TRUE {suffix} "
+            "RETURNING set_config('lock_timeout', current_setting(%s), true)"
+        )
+        params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *params, _SAVED_LOCK_TIMEOUT]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
 
-def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
+def _restore_lock_timeout(using: str, lock_timeout: float | None) -> None:
+    """Give the operation back the session's lock timeout after a claim that won by an ``UPDATE``."""
+    if lock_timeout is not None:
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', current_setting(%s), true)", [_SAVED_LOCK_TIMEOUT]
+            )
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def _replay(
+    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
+) -> IdempotencyRecord | None:
     """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
     it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
-    sql, params = _replay_statement(using, key, fingerprint, now)
+    sql, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
     return next(iter(IdempotencyRecord.objects.using(using).raw(sql, params)), None)
 
 
@@ -341,7 +468,9 @@ def _read_conflicting(
     return record, record is not None and record.replayed
 
 
-def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> tuple[str, list[Any]]:
+def _replay_statement(
+    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
+) -> tuple[str, list[Any]]:
     ops = connections[using].ops
     meta = IdempotencyRecord._meta
 
@@ -352,8 +481,12 @@ def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> 
     # over), the same fingerprint (else 422), completed (else 409 or a takeover). Only quoted
     # identifiers from the model are interpolated; every value is a parameter.
     count = column("replay_count")
+    # set_config(..., true) lasts until the statement's own implicit transaction commits.
+    durability = (
+        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
+    )
     sql = (
-        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 "  # noqa: S608
+        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
         f"WHERE {column('key')} = %s AND {column('state')} = %s AND {column('fingerprint')} = %s "
         f"AND {column('expires_at')} > %s RETURNING {_columns(ops)}"
     )

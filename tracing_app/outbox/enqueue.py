@@ -27,6 +27,9 @@ from tracing_app.recorder import emit
 
 logger = logging.getLogger("tracing_app.outbox")
 
+# Most published rows one DELETE removes.
+_DELETE_BATCH = 100
+
 
 def send_on_commit(signature: Signature) -> AsyncResult:
     """Publish ``signature`` (a task, chain, group or chord) if, and once, the current transaction commits.
@@ -84,6 +87,8 @@ def _describe(signature: Signature) -> str:
     tasks = signature.get("kwargs", {}).get("tasks") if signature.get("subtask_type") else None
     if not tasks:
         return str(signature.get("task") or signature.get("subtask_type") or "")
+    if len(tasks) == 1:
+        return _describe(tasks[0])
     names = ", ".join(str(task.get("task", "")) for task in tasks)
     return f"{signature['subtask_type']}({names})"[:255]
 
@@ -126,19 +131,29 @@ class _Sender:
 
     def _run(self, rows: SimpleQueue[OutboxMessage | None]) -> None:
         failed_at = -math.inf
+        sent: list[int] = []
+        handled = 0
         while (row := rows.get()) is not None:
             # After a failure the broker is left alone for a while: the relay takes these rows, and a row
             # is not sent by both (the relay locks what it sends; this thread does not).
-            if time.monotonic() - failed_at >= app_settings.OUTBOX_RELAY_DELAY / 2 and not publish_committed(
-                row
-            ):
+            if time.monotonic() - failed_at < app_settings.OUTBOX_RELAY_DELAY / 2:
+                pass
+            elif _publish(row):
+                sent.append(row.pk)
+            else:
                 failed_at = time.monotonic()
-            if rows.empty():
-                # Idle: the connection follows CONN_MAX_AGE, as after a request.
-                close_old_connections()
-            with self._changed:
-                self._pending -= 1
-                self._changed.notify_all()
+            handled += 1
+            if rows.empty() or len(sent) >= _DELETE_BATCH:
+                # One DELETE for the rows sent since the last: under load, far fewer round trips.
+                _delete(sent)
+                sent = []
+                if rows.empty():
+                    # Idle: the connection follows CONN_MAX_AGE, as after a request.
+                    close_old_connections()
+                with self._changed:
+                    self._pending -= handled
+                    self._changed.notify_all()
+                handled = 0
         connections.close_all()
 
 
@@ -168,6 +183,13 @@ def restart_sender() -> None:
 
 def publish_committed(row: OutboxMessage) -> bool:
     """Publish a committed row and delete it; on failure leave it to the relay (and return False)."""
+    if not _publish(row):
+        return False
+    _delete([row.pk])
+    return True
+
+
+def _publish(row: OutboxMessage) -> bool:
     try:
         publish_row(row, retry=False)
     except Exception:
@@ -178,13 +200,20 @@ def publish_committed(row: OutboxMessage) -> bool:
             exc_info=logger.isEnabledFor(logging.DEBUG),
         )
         return False
+    return True
+
+
+def _delete(pks: list[int]) -> None:
+    if not pks:
+        return
     using = app_settings.OUTBOX_DATABASE
     try:
-        OutboxMessage.objects.using(using).filter(pk=row.pk).delete()
+        OutboxMessage.objects.using(using).filter(pk__in=pks).delete()
     except Exception:
         logger.warning(
-            "Outbox message %s published but not deleted; the relay may send it again", row.pk, exc_info=True
+            "%s outbox message(s) published but not deleted; the relay may send them again",
+            len(pks),
+            exc_info=True,
         )
-        # This thread's connection may be broken (a database restart): the next row gets a new one.
+        # This thread's connection may be broken (a database restart): the next rows get a new one.
         connections[using].close()
-    return True

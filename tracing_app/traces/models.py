@@ -8,7 +8,12 @@ from django.db import models
 class Kind(models.TextChoices):
     REQUEST_STARTED = "request.started", "request started"
     REQUEST_FINISHED = "request.finished", "request finished"
+    TASK_QUEUED = "task.queued", "task queued in the outbox"
     TASK_PUBLISHED = "task.published", "task published"
+    TASK_PUBLISH_DEFERRED = "task.publish_deferred", "task publish deferred"
+    TASK_PUBLISH_FAILED = "task.publish_failed", "task publish failed"
+    TASK_REVOKED = "task.revoked", "task revoked"
+    TRANSACTION_RESUMED = "transaction.resumed", "transaction resumed"
     TASK_STARTED = "task.started", "task started"
     TASK_RETRIED = "task.retried", "task retried"
     TASK_SUCCEEDED = "task.succeeded", "task succeeded"

@@ -33,8 +33,12 @@ _HOP_KINDS = {
     "task.succeeded": "task",
     "task.failed": "task",
     "message.consumed": "message",
+    # A stored transaction picked up again by a job (tracing_app.resumption): a hop of one instant.
+    "transaction.resumed": "resumed",
 }
-_ENDS = frozenset({"request.finished", "task.retried", "task.succeeded", "task.failed"})
+_ENDS = frozenset(
+    {"request.finished", "task.retried", "task.succeeded", "task.failed", "transaction.resumed"}
+)
 _STARTS = frozenset({"request.started", "task.started", "message.consumed"})
 _MIN_WIDTH_PCT = 0.6
 _MAX_INDENT = 8
@@ -439,6 +443,19 @@ def describe(event: TraceEvent) -> str:
         target = attrs.get("task_id") or attrs.get("routing_key") or ""
         what = "re-queued for retry" if attrs.get("retries") else "sent"
         return f"{what} {short_name(event.name)} \u2192 {target}".strip(" \u2192")
+    if kind == "task.queued":
+        return f"queued {short_name(event.name)} in the outbox \u2192 {attrs.get('task_id', '')}".strip(
+            " \u2192"
+        )
+    if kind in ("task.publish_deferred", "task.publish_failed"):
+        what = "not sent yet, kept for the relay" if kind == "task.publish_deferred" else "not sent"
+        exception = str(attrs.get("exception", "")).rpartition(".")[2]
+        return f"{what}: {short_name(event.name)} ({exception}: {attrs.get('message', '')})"
+    if kind == "task.revoked":
+        return "expired before it ran" if attrs.get("expired") else "revoked"
+    if kind == "transaction.resumed":
+        details = " ".join(f"{key}={value}" for key, value in sorted(attrs.items()))
+        return f"resumed: {event.name}" + (f" ({details})" if details else "")
     if kind == "task.started":
         text = f"attempt {int(attrs.get('retries') or 0) + 1}"
         arguments = _call_text(attrs.get("args"), attrs.get("kwargs"))
