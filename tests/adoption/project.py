@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ import psycopg
 import requests
 
 from tests.adoption.readme import Snippet, commands
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -47,12 +47,6 @@ from orders.failing import boom
 
 urlpatterns += [path("boom/", boom)]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class AdoptedProject:

@@ -19,16 +19,11 @@ import pytest
 
 from checkout_demo.customers import CUSTOMERS, TOKENS_FILE, saved_tokens
 from checkout_demo.scenario import run_scenarios
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTED = re.compile(r"Started web server \(pid (\d+)\), worker \(pid (\d+)\), beat \(pid (\d+)\)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def group_alive(pgid: int) -> bool:

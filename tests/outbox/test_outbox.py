@@ -3,7 +3,6 @@ for the rows, an unreachable broker for the outage."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu import Message
 
+from tests.support.ports import free_port
 from tests.support.worker import publishing_to
 from tests.taskapp import tasks
 from tracing_app.celery import CAUSATION_HEADER, CORRELATION_HEADER, SEQUENCE_HEADER
@@ -25,12 +25,6 @@ from tracing_app.outbox.relay import BrokerUnavailable, relay_batch
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 Drain = Callable[[], list[Message]]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_due() -> None:
@@ -71,7 +65,7 @@ def test_outside_a_transaction_it_is_sent_at_once(published: Drain) -> None:
 
 
 def test_broker_down_at_commit_then_relayed_with_the_same_ids_and_context(published: Drain) -> None:
-    down = f"amqp://guest:guest@127.0.0.1:{closed_port()}//"
+    down = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     with publishing_to(down, "unreachable"), bind() as ctx:
         with transaction.atomic():
             result = send_on_commit(chain(tasks.record.si("step-1"), tasks.record.si("step-2")))

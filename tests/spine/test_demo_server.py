@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from checkout_demo.management.commands.rundemo import web_server_argv
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

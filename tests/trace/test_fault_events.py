@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from kombu.exceptions import OperationalError
 
 from settings.celery import app
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, publishing_to, run_worker
 from tests.taskapp import tasks
@@ -26,15 +26,9 @@ def worker(django_db_setup: Any, rabbitmq_url: str) -> Iterator[CeleryProcess]:
         yield process
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_message_the_broker_never_took_is_an_error_not_a_publish(tracing: dict[str, Any]) -> None:
     with (
-        publishing_to(f"amqp://guest:guest@127.0.0.1:{closed_port()}//", "unreachable"),
+        publishing_to(f"amqp://guest:guest@127.0.0.1:{free_port()}//", "unreachable"),
         bind() as ctx,
         pytest.raises(OperationalError),
     ):

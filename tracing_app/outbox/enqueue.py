@@ -136,12 +136,11 @@ class _Sender:
         while (row := rows.get()) is not None:
             # After a failure the broker is left alone for a while: the relay takes these rows, and a row
             # is not sent by both (the relay locks what it sends; this thread does not).
-            if time.monotonic() - failed_at < app_settings.OUTBOX_RELAY_DELAY / 2:
-                pass
-            elif _publish(row):
-                sent.append(row.pk)
-            else:
-                failed_at = time.monotonic()
+            if time.monotonic() - failed_at >= app_settings.OUTBOX_RELAY_DELAY / 2:
+                if _publish(row):
+                    sent.append(row.pk)
+                else:
+                    failed_at = time.monotonic()
             handled += 1
             if rows.empty() or len(sent) >= _DELETE_BATCH:
                 # One DELETE for the rows sent since the last: under load, far fewer round trips.
