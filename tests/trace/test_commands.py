@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from tests.trace.test_admin import fan_out
 from tracing_app import recorder
+from tracing_app.checks.traces import check_trace_settings
 from tracing_app.context import bind
 from tracing_app.recorder import record
-from tracing_app.traces.checks import check_trace_settings
 from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
 from tracing_app.traces.retention import parse_duration
 
