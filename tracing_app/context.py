@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from tracing_app import ids
+from tracing_app.sampling import is_sampled
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,9 +75,35 @@ _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
 )
 
 
-def current() -> TraceContext | None:
-    """The current transaction's context, or None outside any transaction."""
-    return _current.get()
+#: The current transaction's context, or None outside any transaction. The ContextVar's own bound
+#: ``get``: the log filter and every event read it, so it costs no extra Python frame.
+current: Callable[[], TraceContext | None] = _current.get
+
+
+def from_carrier(
+    correlation_id: str | None,
+    *,
+    origin: str,
+    hop_id: str | None = None,
+    causation_id: str | None = None,
+    sequence: int = 0,
+    sampled: bool | None = None,
+) -> TraceContext:
+    """The context of a hop that starts from what a carrier (headers, message metadata) carried.
+
+    The edge validates and decodes its own carrier and passes what it accepted; here a missing
+    correlation ID is minted and a missing sampling decision is made, the same way for every edge.
+    """
+    if correlation_id is None:
+        correlation_id = ids.new_id()
+    return TraceContext(
+        correlation_id,
+        hop_id=hop_id,
+        causation_id=causation_id,
+        sampled=is_sampled(correlation_id) if sampled is None else sampled,
+        origin=origin,
+        sequence=sequence,
+    )
 
 
 def get_correlation_id() -> str | None:
@@ -109,16 +136,15 @@ def bind(
     correlation_id: str | None = None,
     *,
     causation_id: str | None = None,
-    sampled: bool = True,
+    sampled: bool | None = None,
     origin: str = "bound",
 ) -> Iterator[TraceContext]:
     """Run a block (a script, a consumer loop, a cron job) inside a transaction.
 
-    With no ``correlation_id`` a fresh one is minted. The previous context is restored on exit.
+    With no ``correlation_id`` a fresh one is minted. Without ``sampled`` the transaction is sampled at
+    ``SAMPLE_RATE``, as at every edge. The previous context is restored on exit.
     """
-    ctx = TraceContext(
-        correlation_id or ids.new_id(), causation_id=causation_id, sampled=sampled, origin=origin
-    )
+    ctx = from_carrier(correlation_id or None, causation_id=causation_id, sampled=sampled, origin=origin)
     token = _current.set(ctx)
     try:
         yield ctx

@@ -20,7 +20,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Getter, TextMapPropagator, default_getter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tracing_app.context import _current
+from tracing_app.context import current
 from tracing_app.ids import safe_repr
 from tracing_app.otel import sdk_logs
 from tracing_app.otel.carried_baggage import MAX_BYTES
@@ -57,7 +57,7 @@ class TransactionPropagator(CompositePropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        if _current.get() is not None:
+        if current() is not None:
             return super().extract(carrier, context, getter)
         with sdk_logs.Held() as records:
             extracted = super().extract(carrier, context, getter)
@@ -83,11 +83,11 @@ def install() -> TextMapPropagator | None:
     A propagator the application chose (``OTEL_PROPAGATORS=b3,...`` or ``set_global_textmap``) is left
     alone, and None is returned.
     """
-    current = propagate.get_global_textmap()
-    if not _is_sdk_default(current):
+    installed = propagate.get_global_textmap()
+    if not _is_sdk_default(installed):
         return None
     propagate.set_global_textmap(build())
-    return current
+    return installed
 
 
 def restore(previous: TextMapPropagator | None) -> None:
