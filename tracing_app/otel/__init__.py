@@ -13,7 +13,7 @@ with ``opentelemetry.trace.set_tracer_provider()``, else one built from the stan
 Linkage: every server and task span carries the correlation ID as the attribute :data:`ATTRIBUTE`; it
 travels in W3C ``baggage`` under :data:`BAGGAGE_KEY` for the length of each hop, so outgoing calls and
 task messages carry it; log records get ``trace_id``/``span_id``; :func:`current_traceparent` gives the
-raw message envelope its ``trace_parent``.
+raw message body its ``trace_parent``.
 
 This module imports without the ``otel`` extra: :func:`enable` then logs a warning and returns False,
 and everything else in tracing_app works as before.
@@ -132,7 +132,7 @@ def tracer(name: str = "tracing_app") -> Tracer | None:
 def current_traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span, or None outside any trace (or without OpenTelemetry).
 
-    For envelopes and other carriers that are not HTTP headers or Celery messages.
+    For raw message bodies and other carriers that are not HTTP headers or Celery messages.
     """
     if _trace is None:
         return None
@@ -144,7 +144,7 @@ def current_traceparent() -> str | None:
 
 @contextmanager
 def continue_trace(trace_parent: str | None, name: str, **attributes: Any) -> Iterator[Span | None]:
-    """Run a block as a CONSUMER span continuing ``trace_parent`` (e.g. a consumed envelope's).
+    """Run a block as a CONSUMER span continuing ``trace_parent`` (e.g. a consumed message body's).
 
     A missing or malformed ``trace_parent`` starts a new trace, as for HTTP headers. Inside a transaction
     its correlation ID is attached as baggage for the block, as for a request or a task. Yields the span,
