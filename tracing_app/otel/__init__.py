@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from tracing_app.otel.linkage import Edge
+    from tracing_app.otel.tasks import TaskHooks
     from tracing_app.otel.wiring import Wiring
 
 __all__ = [
@@ -60,6 +61,9 @@ logger = logging.getLogger("tracing_app.otel")
 #: Set while OpenTelemetry is enabled; the middleware calls it around each request. None when off, so the
 #: HTTP edge pays one attribute check and nothing else.
 edge: Edge | None = None
+#: Set while OpenTelemetry is enabled with Celery instrumented; the Celery edge's pipeline calls it for
+#: each task. None otherwise.
+task_hooks: TaskHooks | None = None
 _wiring: Wiring | None = None
 
 
@@ -87,7 +91,7 @@ def enable(tracer_provider: TracerProvider | None = None) -> bool:
     ``OTEL_ENABLED`` does, from ``AppConfig.ready()``): Django instrumentation adds its middleware to
     ``settings.MIDDLEWARE``. An unknown ``OTEL_TRACES_EXPORTER`` raises ``ImproperlyConfigured``.
     """
-    global _wiring, edge
+    global _wiring, edge, task_hooks
     if _wiring is not None:
         return True
     if not available():
@@ -104,6 +108,7 @@ def enable(tracer_provider: TracerProvider | None = None) -> bool:
 
     _wiring = Wiring.start(tracer_provider)
     edge = Edge()
+    task_hooks = _wiring.task_hooks
     return True
 
 
@@ -112,10 +117,11 @@ def disable() -> None:
     recorded are flushed; the global TracerProvider, which OpenTelemetry lets a process set only once,
     stays registered.
     """
-    global _wiring, edge
+    global _wiring, edge, task_hooks
     if _wiring is None:
         return
     edge = None
+    task_hooks = None
     _wiring.stop()
     _wiring = None
 
