@@ -3,6 +3,11 @@
 One ContextVar (not one per field) keeps the hot path to a single ``set``/``reset`` pair per request or
 task. Every ``set`` is paired with ``reset(token)``, never ``set(None)``, so nested bindings restore what
 they found and values never leak between requests or tasks.
+
+This module is the only writer of the variable. Edges build a hop's context with :func:`from_carrier`
+(what a request's headers, a task's headers or a message's metadata carried) and make it current with
+:func:`activate` / :func:`deactivate`; blocks of code use :func:`bind`. Everything else reads it with
+:func:`current`.
 """
 
 from __future__ import annotations
@@ -118,17 +123,12 @@ def get_causation_id() -> str | None:
     return None if ctx is None else ctx.causation_id
 
 
-def activate(ctx: TraceContext) -> contextvars.Token[TraceContext | None]:
-    """Make ``ctx`` current; pass the returned token to :func:`deactivate` when the hop ends.
-
-    For code that starts and ends a hop in two different callbacks (signals); elsewhere use :func:`bind`.
-    """
-    return _current.set(ctx)
-
-
-def deactivate(token: contextvars.Token[TraceContext | None]) -> None:
-    """Restore whatever was current before the matching :func:`activate`."""
-    _current.reset(token)
+#: Make a context current; pass the returned token to :func:`deactivate` when the hop ends. For edges
+#: that start and end a hop in two places (a middleware call, two signals); elsewhere use :func:`bind`.
+#: The ContextVar's own bound ``set``, so the HTTP edge and every task pay no extra call for it.
+activate: Callable[[TraceContext], contextvars.Token[TraceContext | None]] = _current.set
+#: Restore whatever was current before the matching :func:`activate` (the ContextVar's bound ``reset``).
+deactivate: Callable[[contextvars.Token[TraceContext | None]], None] = _current.reset
 
 
 @contextmanager
@@ -145,11 +145,11 @@ def bind(
     ``SAMPLE_RATE``, as at every edge. The previous context is restored on exit.
     """
     ctx = from_carrier(correlation_id or None, causation_id=causation_id, sampled=sampled, origin=origin)
-    token = _current.set(ctx)
+    token = activate(ctx)
     try:
         yield ctx
     finally:
-        _current.reset(token)
+        deactivate(token)
 
 
 def wrap(fn: Callable[P, R]) -> Callable[P, R]:
