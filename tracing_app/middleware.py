@@ -82,7 +82,8 @@ class CorrelationIdMiddleware:
                 extra={"correlation_id": ctx.correlation_id, "causation_id": app_settings.LOG_EMPTY_VALUE},
             )
         elif app_settings.TRUST_INCOMING:
-            ctx = from_carrier(incoming, origin="http-incoming")
+            # The request stays a hop of its own inside the caller's transaction.
+            ctx = from_carrier(incoming, hop_id=ids.new_id(), origin="http-incoming")
         else:
             ctx = from_carrier(None, causation_id=incoming, origin="http")
         if otel.edge is not None:

@@ -6,7 +6,10 @@ then calls the trace events (:mod:`tracing_app.traces.celery_events`), then Open
 the context last. :func:`connect` connects each receiver once, keyed by its ``dispatch_uid``.
 
 ``task_prerun`` makes the task's context current (hop ID = ``task_id``) and ``task_postrun`` resets it
-with its token, so two tasks on one process never see each other's ID, in every pool. Eager tasks
+with its token, so two tasks on one process never see each other's ID, in every pool. As with a
+middleware, the project's own receivers connected after :func:`~tracing_app.celery.install` run inside
+the task's context for ``task_prerun``, ``task_retry``, ``task_success`` and ``task_failure``; its
+``task_postrun`` receivers run after the reset. Eager tasks
 (``task_always_eager``, ``.apply()``) run as a child hop of the caller's transaction and hand the caller
 back its own context. ``task_retry``, ``task_success`` and ``task_failure`` fire between the two, inside
 the task's context; ``task_revoked`` and :data:`~tracing_app.celery.worker.task_requeued` fire in the
