@@ -65,7 +65,7 @@ def _before_task_publish(headers: MutableMapping[str, Any] | None = None, **_: A
         # keep a valid ID the message already carries, otherwise the message starts a transaction.
         if not carries_valid_id(headers):
             write_minted_headers(headers, from_carrier(None, origin=minted_origin()))
-    elif not starts_transaction(ctx, headers):
+    elif not starts_transaction(ctx):
         write_headers(headers, ctx)
 
 
@@ -76,7 +76,7 @@ def _after_task_publish(
     **_: Any,
 ) -> None:
     ctx = current()
-    if ctx is None or headers is None or starts_transaction(ctx, headers):
+    if ctx is None or headers is None or starts_transaction(ctx):
         return
     celery_events.task_published(
         ctx,
@@ -96,7 +96,7 @@ def _publish_failed(
     **_: Any,
 ) -> None:
     ctx = current()
-    if ctx is None or exception is None or (headers is not None and starts_transaction(ctx, headers)):
+    if ctx is None or exception is None or starts_transaction(ctx):
         return
     celery_events.publish_failed(ctx, sender or "", exception, headers, deferred=deferred)
 

@@ -28,6 +28,8 @@ publish_failed = Signal()
 
 # Set while a publisher that keeps its messages (the outbox) sends: a failure is then deferred, not lost.
 _publish_deferred: ContextVar[bool] = ContextVar("tracing_app.celery.publish_deferred", default=False)
+# The transaction the message being sent starts, while TracedAMQP sends it.
+_starting: ContextVar[TraceContext | None] = ContextVar("tracing_app.celery.starting", default=None)
 # What a message published outside any transaction gives as its origin: "beat" once beat started here.
 _origin_without_context = {"origin": "publish"}
 
@@ -57,16 +59,16 @@ def publishing_deferred() -> bool:
     return _publish_deferred.get()
 
 
-def starts_transaction(ctx: TraceContext, headers: Mapping[str, Any]) -> bool:
-    """Whether ``ctx`` is the transaction the message ``headers`` describe started (no publisher hop)."""
-    return ctx.hop_id == headers.get("id")
+def starts_transaction(ctx: TraceContext) -> bool:
+    """Whether ``ctx`` is the transaction the message being sent starts (it has no publisher hop)."""
+    return _starting.get() is ctx
 
 
 def _minted_context(headers: Mapping[str, Any]) -> TraceContext | None:
     # A valid ID the message already carries (the worker's main process re-sending a lost task) stays.
     if current() is not None or carries_valid_id(headers):
         return None
-    return from_carrier(None, hop_id=headers.get("id"), origin=minted_origin())
+    return from_carrier(None, origin=minted_origin())
 
 
 class TracedAMQP(AMQP):
@@ -88,10 +90,10 @@ class TracedAMQP(AMQP):
                 headers.update(extra)
                 kwargs["headers"] = None
             minted = _minted_context(headers)
-            token = None
+            tokens = None
             if minted is not None:
                 write_minted_headers(headers, minted)
-                token = activate(minted)
+                tokens = activate(minted), _starting.set(minted)
             try:
                 return send(producer, name, message, *args, **kwargs)
             except Exception as exc:
@@ -100,7 +102,8 @@ class TracedAMQP(AMQP):
                 )
                 raise
             finally:
-                if token is not None:
-                    deactivate(token)
+                if tokens is not None:
+                    _starting.reset(tokens[1])
+                    deactivate(tokens[0])
 
         return send_task_message
