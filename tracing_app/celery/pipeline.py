@@ -4,6 +4,9 @@ Like the HTTP middleware, each receiver makes the hop's context current (or read
 then calls the trace events (:mod:`tracing_app.traces.celery_events`), then OpenTelemetry's task hooks
 (:data:`tracing_app.otel.task_hooks`, while enabled); a hop's teardown calls them in reverse and resets
 the context last. :func:`connect` connects each receiver once, keyed by its ``dispatch_uid``.
+OpenTelemetry's own Celery receivers, which ``otel.enable()`` connects after ``install()``, start the
+task span once the task's context is current and end it before the context is reset
+(:mod:`tracing_app.otel.tasks`).
 
 ``task_prerun`` makes the task's context current (hop ID = ``task_id``) and ``task_postrun`` resets it
 with its token, so two tasks on one process never see each other's ID, in every pool. As with a
