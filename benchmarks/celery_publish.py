@@ -101,23 +101,22 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 def _variant(key: str) -> Iterator[None]:
     from celery import signals
 
-    from tracing_app import celery as tracing_celery
+    from tracing_app.celery import pipeline
     from tracing_app.context import TraceContext, activate, deactivate
     from tracing_app.ids import new_id
-    from tracing_app.traces import celery_events
 
     headers, events, sampled = VARIANTS[key]
     receivers: list[tuple[Any, Callable[..., None], str, bool]] = [
         (
             signals.before_task_publish,
-            tracing_celery._on_before_task_publish,
-            "tracing_app.celery._on_before_task_publish",
+            pipeline._before_task_publish,
+            pipeline.dispatch_uid(pipeline._before_task_publish),
             headers,
         ),
         (
             signals.after_task_publish,
-            celery_events.on_after_task_publish,
-            "tracing_app.traces.on_after_task_publish",
+            pipeline._after_task_publish,
+            pipeline.dispatch_uid(pipeline._after_task_publish),
             events,
         ),
     ]

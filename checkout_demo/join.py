@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tracing_app.context import TraceContext, activate, current, deactivate
-from tracing_app.sampling import is_sampled
+from tracing_app.context import TraceContext, activate, current, deactivate, from_carrier
 
 
 @contextmanager
@@ -20,11 +19,10 @@ def join_transaction(correlation_id: str) -> Iterator[TraceContext]:
     if running is not None and running.correlation_id == correlation_id:
         yield running
         return
-    ctx = TraceContext(
+    ctx = from_carrier(
         correlation_id,
         hop_id=running.hop_id if running else None,
         causation_id=running.causation_id if running else None,
-        sampled=is_sampled(correlation_id),
         origin=running.origin if running else "bound",
         sequence=running.sequence if running else 0,
     )

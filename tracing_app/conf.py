@@ -121,7 +121,7 @@ DEFAULTS: dict[str, Any] = {
         "django.middleware.security.SecurityMiddleware",
         "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware",
     ),
-    # Celery workers write one format per stream (tracing_app.worker_logs): True, JSON lines on every
+    # Celery workers write one format per stream (tracing_app.celery.worker_logs): True, JSON lines on every
     # handler; False, text (Celery's lines keep Celery's format, with the correlation ID added); None,
     # JSON when LOGGING formats with JsonFormatter, else text. The filters are added either way.
     "CELERY_JSON_LOGS": None,

@@ -3,6 +3,11 @@
 One ContextVar (not one per field) keeps the hot path to a single ``set``/``reset`` pair per request or
 task. Every ``set`` is paired with ``reset(token)``, never ``set(None)``, so nested bindings restore what
 they found and values never leak between requests or tasks.
+
+This module is the only writer of the variable. Edges build a hop's context with :func:`from_carrier`
+(what a request's headers, a task's headers or a message's metadata carried) and make it current with
+:func:`activate` / :func:`deactivate`; blocks of code use :func:`bind`. Everything else reads it with
+:func:`current`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from tracing_app import ids
+from tracing_app.sampling import is_sampled
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,9 +80,35 @@ _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
 )
 
 
-def current() -> TraceContext | None:
-    """The current transaction's context, or None outside any transaction."""
-    return _current.get()
+#: The current transaction's context, or None outside any transaction. The ContextVar's own bound
+#: ``get``: the log filter and every event read it, so it costs no extra Python frame.
+current: Callable[[], TraceContext | None] = _current.get
+
+
+def from_carrier(
+    correlation_id: str | None,
+    *,
+    origin: str,
+    hop_id: str | None = None,
+    causation_id: str | None = None,
+    sequence: int = 0,
+    sampled: bool | None = None,
+) -> TraceContext:
+    """The context of a hop that starts from what a carrier (headers, message metadata) carried.
+
+    The edge validates and decodes its own carrier and passes what it accepted; here a missing
+    correlation ID is minted and a missing sampling decision is made, the same way for every edge.
+    """
+    if correlation_id is None:
+        correlation_id = ids.new_id()
+    return TraceContext(
+        correlation_id,
+        hop_id=hop_id,
+        causation_id=causation_id,
+        sampled=is_sampled(correlation_id) if sampled is None else sampled,
+        origin=origin,
+        sequence=sequence,
+    )
 
 
 def get_correlation_id() -> str | None:
@@ -91,17 +123,12 @@ def get_causation_id() -> str | None:
     return None if ctx is None else ctx.causation_id
 
 
-def activate(ctx: TraceContext) -> contextvars.Token[TraceContext | None]:
-    """Make ``ctx`` current; pass the returned token to :func:`deactivate` when the hop ends.
-
-    For code that starts and ends a hop in two different callbacks (signals); elsewhere use :func:`bind`.
-    """
-    return _current.set(ctx)
-
-
-def deactivate(token: contextvars.Token[TraceContext | None]) -> None:
-    """Restore whatever was current before the matching :func:`activate`."""
-    _current.reset(token)
+#: Make a context current; pass the returned token to :func:`deactivate` when the hop ends. For edges
+#: that start and end a hop in two places (a middleware call, two signals); elsewhere use :func:`bind`.
+#: The ContextVar's own bound ``set``, so the HTTP edge and every task pay no extra call for it.
+activate: Callable[[TraceContext], contextvars.Token[TraceContext | None]] = _current.set
+#: Restore whatever was current before the matching :func:`activate` (the ContextVar's bound ``reset``).
+deactivate: Callable[[contextvars.Token[TraceContext | None]], None] = _current.reset
 
 
 @contextmanager
@@ -109,21 +136,20 @@ def bind(
     correlation_id: str | None = None,
     *,
     causation_id: str | None = None,
-    sampled: bool = True,
+    sampled: bool | None = None,
     origin: str = "bound",
 ) -> Iterator[TraceContext]:
     """Run a block (a script, a consumer loop, a cron job) inside a transaction.
 
-    With no ``correlation_id`` a fresh one is minted. The previous context is restored on exit.
+    With no ``correlation_id`` a fresh one is minted. Without ``sampled`` the transaction is sampled at
+    ``SAMPLE_RATE``, as at every edge. The previous context is restored on exit.
     """
-    ctx = TraceContext(
-        correlation_id or ids.new_id(), causation_id=causation_id, sampled=sampled, origin=origin
-    )
-    token = _current.set(ctx)
+    ctx = from_carrier(correlation_id or None, causation_id=causation_id, sampled=sampled, origin=origin)
+    token = activate(ctx)
     try:
         yield ctx
     finally:
-        _current.reset(token)
+        deactivate(token)
 
 
 def wrap(fn: Callable[P, R]) -> Callable[P, R]:

@@ -1,4 +1,4 @@
-"""Raw messages (kombu, without Celery tasks) in one envelope that carries the transaction.
+"""Raw messages (kombu, without Celery tasks) in one body layout that carries the transaction.
 
 Every message body is::
 
@@ -29,9 +29,9 @@ Consuming (a kombu consumer callback)::
 
     Consumer(channel, queues=[orders_queue], callbacks=[on_order])
 
-A body with missing or invalid metadata is still handed to the handler (a body that is no envelope at
-all is passed whole as the payload), under a fresh correlation ID; the rejected metadata is logged,
-escaped. Nothing is dropped because of its metadata.
+A body with missing or invalid metadata is still handed to the handler (a body without the
+``metadata``/``payload`` layout is passed whole as the payload), under a fresh correlation ID; the
+rejected metadata is logged, escaped. Nothing is dropped because of its metadata.
 """
 
 from __future__ import annotations
@@ -43,10 +43,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tracing_app import ids, otel
-from tracing_app.context import TraceContext, _current
-from tracing_app.sampling import is_sampled
+from tracing_app.context import TraceContext, activate, current, deactivate, from_carrier
 
-__all__ = ["Received", "envelope", "handler", "open_envelope", "publish"]
+__all__ = ["Received", "handler", "message_body", "publish", "read_message_body"]
 
 R = TypeVar("R")
 logger = logging.getLogger("tracing_app.messaging")
@@ -55,26 +54,22 @@ _TRACE_PARENT_RE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2
 _MAX_SEQUENCE = 2**63 - 1
 
 
-def envelope(payload: Any) -> dict[str, Any]:
-    """Wrap ``payload`` for one outgoing message of the current transaction (or a new one)."""
-    ctx = _current.get()
+def message_body(payload: Any) -> dict[str, Any]:
+    """The body of one outgoing message carrying ``payload``, in the current transaction (or a new one)."""
+    ctx = current()
     if ctx is None:
-        correlation_id = ids.new_id()
+        # The message starts a transaction: the consumer's hop is caused by nothing we know of.
+        ctx = from_carrier(None, origin="message")
         causation_id = None
-        sequence = 1
-        sampled = is_sampled(correlation_id)
     else:
-        correlation_id = ctx.correlation_id
         causation_id = ctx.hop_id
-        sequence = ctx.tick()
-        sampled = ctx.sampled
     return {
         "metadata": {
-            "correlation_id": correlation_id,
+            "correlation_id": ctx.correlation_id,
             "causation_id": causation_id,
             "message_id": ids.new_id(),
-            "sequence": sequence,
-            "sampled": sampled,
+            "sequence": ctx.tick(),
+            "sampled": ctx.sampled,
             "trace_parent": otel.current_traceparent(),
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
         },
@@ -83,11 +78,11 @@ def envelope(payload: Any) -> dict[str, Any]:
 
 
 def publish(producer: Any, payload: Any, **publish_options: Any) -> dict[str, Any]:
-    """Publish ``payload`` in the envelope with a kombu ``producer``; returns the metadata sent.
+    """Publish ``payload`` in a :func:`message_body` with a kombu ``producer``; returns the metadata sent.
 
     ``publish_options`` go to ``Producer.publish`` (``exchange``, ``routing_key``, ``declare``, ...).
     """
-    body = envelope(payload)
+    body = message_body(payload)
     producer.publish(body, serializer="json", **publish_options)
     return body["metadata"]
 
@@ -104,44 +99,47 @@ class Received:
         self.trace_parent = trace_parent
 
 
-def open_envelope(body: Any) -> Received:
+def read_message_body(body: Any) -> Received:
     """Read a consumed message body. Never raises: bad metadata yields a fresh ID and a ``problem``."""
     if isinstance(body, dict) and "payload" in body:
         payload = body["payload"]
         metadata = body.get("metadata")
     else:
-        return Received(_fresh_context(), body, f"not an envelope: {ids.safe_repr(body, 200)}", None)
+        return Received(_fresh_context(), body, f"not a message body: {ids.safe_repr(body, 200)}", None)
     if not isinstance(metadata, dict):
         return Received(
             _fresh_context(), payload, f"metadata is not an object: {ids.safe_repr(metadata)}", None
         )
 
     problems = []
+    message_id = metadata.get("message_id")
+    hop_id = message_id if isinstance(message_id, str) and ids.is_valid_id(message_id) else None
     correlation_id = metadata.get("correlation_id")
     if not (isinstance(correlation_id, str) and ids.is_valid_id(correlation_id)):
         problems.append(f"correlation_id {ids.safe_repr(correlation_id)}")
-        ctx = _fresh_context()
+        ctx = _fresh_context(hop_id)
     else:
         sampled = metadata.get("sampled")
-        ctx = TraceContext(
+        causation_id = metadata.get("causation_id")
+        if not (isinstance(causation_id, str) and ids.is_valid_id(causation_id)):
+            if causation_id is not None:
+                problems.append(f"causation_id {ids.safe_repr(causation_id)}")
+            causation_id = None
+        sequence = metadata.get("sequence")
+        if not (
+            isinstance(sequence, int) and not isinstance(sequence, bool) and 0 <= sequence <= _MAX_SEQUENCE
+        ):
+            if sequence is not None:
+                problems.append(f"sequence {ids.safe_repr(sequence)}")
+            sequence = 0
+        ctx = from_carrier(
             correlation_id,
-            hop_id=ids.new_id(),
-            sampled=sampled if isinstance(sampled, bool) else is_sampled(correlation_id),
+            hop_id=hop_id or ids.new_id(),
+            causation_id=causation_id,
+            sequence=sequence,
+            sampled=sampled if isinstance(sampled, bool) else None,
             origin="message",
         )
-        causation_id = metadata.get("causation_id")
-        if isinstance(causation_id, str) and ids.is_valid_id(causation_id):
-            ctx.causation_id = causation_id
-        elif causation_id is not None:
-            problems.append(f"causation_id {ids.safe_repr(causation_id)}")
-        sequence = metadata.get("sequence")
-        if isinstance(sequence, int) and not isinstance(sequence, bool) and 0 <= sequence <= _MAX_SEQUENCE:
-            ctx.observe(sequence)
-        elif sequence is not None:
-            problems.append(f"sequence {ids.safe_repr(sequence)}")
-    message_id = metadata.get("message_id")
-    if isinstance(message_id, str) and ids.is_valid_id(message_id):
-        ctx.hop_id = message_id
     trace_parent = metadata.get("trace_parent")
     if not (isinstance(trace_parent, str) and _TRACE_PARENT_RE.fullmatch(trace_parent)):
         if trace_parent is not None:
@@ -150,9 +148,8 @@ def open_envelope(body: Any) -> Received:
     return Received(ctx, payload, "invalid " + ", ".join(problems) if problems else None, trace_parent)
 
 
-def _fresh_context() -> TraceContext:
-    correlation_id = ids.new_id()
-    return TraceContext(correlation_id, sampled=is_sampled(correlation_id), origin="message")
+def _fresh_context(hop_id: str | None = None) -> TraceContext:
+    return from_carrier(None, hop_id=hop_id, origin="message")
 
 
 def handler(fn: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
@@ -163,8 +160,8 @@ def handler(fn: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
     """
 
     def on_message(body: Any, message: Any) -> R:
-        received = open_envelope(body)
-        token = _current.set(received.context)
+        received = read_message_body(body)
+        token = activate(received.context)
         try:
             if received.problem is not None:
                 logger.warning(
@@ -176,7 +173,7 @@ def handler(fn: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
             with otel.continue_trace(received.trace_parent, f"process {on_message.__name__}"):
                 return fn(received.payload, message)
         finally:
-            _current.reset(token)
+            deactivate(token)
 
     on_message.__name__ = getattr(fn, "__name__", "on_message")
     on_message.__doc__ = fn.__doc__

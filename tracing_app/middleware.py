@@ -13,8 +13,7 @@ from django.utils.log import log_response
 
 from tracing_app import ids, otel
 from tracing_app.conf import app_settings
-from tracing_app.context import TraceContext, _current
-from tracing_app.sampling import is_sampled
+from tracing_app.context import TraceContext, activate, deactivate, from_carrier
 from tracing_app.traces import http_events
 
 logger = logging.getLogger("tracing_app.middleware")
@@ -44,23 +43,23 @@ class CorrelationIdMiddleware:
         if self.is_async:
             return self.__acall__(request)
         ctx = self.start(request)
-        token = _current.set(ctx)
+        token = activate(ctx)
         try:
             response = self.get_response(request)
             self.finish(request, response, ctx)
         finally:
-            _current.reset(token)
+            deactivate(token)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         ctx = self.start(request)
-        token = _current.set(ctx)
+        token = activate(ctx)
         try:
             get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
             response = await get_response(request)
             self.finish(request, response, ctx)
         finally:
-            _current.reset(token)
+            deactivate(token)
         return response
 
     @staticmethod
@@ -72,24 +71,21 @@ class CorrelationIdMiddleware:
                 incoming = request.META.get(key)
                 if incoming is not None:
                     break
-        ctx = TraceContext(ids.new_id(), origin="http")
-        if incoming is not None:
-            if not ids.is_valid_id(incoming):
-                # Logged before the context is current, so the new ID is passed along explicitly.
-                logger.info(
-                    "Rejected incoming correlation ID %s",
-                    ids.safe_repr(incoming),
-                    extra={
-                        "correlation_id": ctx.correlation_id,
-                        "causation_id": app_settings.LOG_EMPTY_VALUE,
-                    },
-                )
-            elif app_settings.TRUST_INCOMING:
-                ctx.correlation_id = incoming
-                ctx.origin = "http-incoming"
-            else:
-                ctx.causation_id = incoming
-        ctx.sampled = is_sampled(ctx.correlation_id)
+        if incoming is None:
+            ctx = from_carrier(None, origin="http")
+        elif not ids.is_valid_id(incoming):
+            ctx = from_carrier(None, origin="http")
+            # Logged before the context is current, so the new ID is passed along explicitly.
+            logger.info(
+                "Rejected incoming correlation ID %s",
+                ids.safe_repr(incoming),
+                extra={"correlation_id": ctx.correlation_id, "causation_id": app_settings.LOG_EMPTY_VALUE},
+            )
+        elif app_settings.TRUST_INCOMING:
+            # The request stays a hop of its own inside the caller's transaction.
+            ctx = from_carrier(incoming, hop_id=ids.new_id(), origin="http-incoming")
+        else:
+            ctx = from_carrier(None, causation_id=incoming, origin="http")
         if otel.edge is not None:
             # Inside OpenTelemetry's server span: adopt its sampling decision, attach the ID as baggage.
             otel.edge.enter(request, ctx)

@@ -24,9 +24,8 @@ from django.db.models import Max
 
 from tracing_app import ids
 from tracing_app.conf import app_settings
-from tracing_app.context import TraceContext, activate, current, deactivate
+from tracing_app.context import TraceContext, activate, current, deactivate, from_carrier
 from tracing_app.recorder import emit
-from tracing_app.sampling import is_sampled
 
 __all__ = ["resume_transaction"]
 
@@ -42,11 +41,10 @@ def resume_transaction(correlation_id: str, *, reason: str, **attributes: Any) -
     that happened before, whatever the hosts' clocks say.
     """
     running = current()
-    ctx = TraceContext(
+    ctx = from_carrier(
         correlation_id,
         hop_id=ids.new_id(),
         causation_id=running.hop_id if running is not None else None,
-        sampled=is_sampled(correlation_id),
         origin="resumed",
         sequence=_last_sequence(correlation_id),
     )

@@ -1,4 +1,4 @@
-"""Raw kombu messages in the envelope: publishing, consuming, and bodies with bad metadata."""
+"""Raw kombu messages in a traced message body: publishing, consuming, and bodies with bad metadata."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from tracing_app import ids, messaging
 from tracing_app.context import bind, current
 
 
-def test_envelope_carries_the_transaction() -> None:
+def test_message_body_carries_the_transaction() -> None:
     with bind() as ctx:
-        first = messaging.envelope({"order": 1})
-        second = messaging.envelope({"order": 2})
+        first = messaging.message_body({"order": 1})
+        second = messaging.message_body({"order": 2})
     metadata = first["metadata"]
     assert first["payload"] == {"order": 1}
     assert metadata["correlation_id"] == ctx.correlation_id
@@ -31,8 +31,8 @@ def test_envelope_carries_the_transaction() -> None:
     assert datetime.fromisoformat(metadata["timestamp"]).tzinfo is not None
 
 
-def test_envelope_outside_a_transaction_starts_one() -> None:
-    metadata = messaging.envelope("x")["metadata"]
+def test_message_body_outside_a_transaction_starts_one() -> None:
+    metadata = messaging.message_body("x")["metadata"]
     assert ids.is_valid_id(metadata["correlation_id"])
     assert metadata["causation_id"] is None
     assert metadata["sequence"] == 1
@@ -41,12 +41,12 @@ def test_envelope_outside_a_transaction_starts_one() -> None:
 def test_trace_parent_of_the_publishing_span() -> None:
     tracer = TracerProvider().get_tracer("tests")
     with tracer.start_as_current_span("publish") as span:
-        metadata = messaging.envelope({})["metadata"]
+        metadata = messaging.message_body({})["metadata"]
     context = span.get_span_context()
     flags = int(context.trace_flags)
     assert flags & 0x01, "sampled"
     assert metadata["trace_parent"] == f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}"
-    received = messaging.open_envelope({"metadata": metadata, "payload": {}})
+    received = messaging.read_message_body({"metadata": metadata, "payload": {}})
     assert received.trace_parent == metadata["trace_parent"]
     assert received.problem is None
 
@@ -80,7 +80,7 @@ def test_publish_and_consume_over_kombu() -> None:
 
 HOSTILE = 'evil\n{"level": "CRITICAL", "message": "forged"}'
 BAD_BODIES = {
-    "not-an-envelope": ({"order": 1}, {"order": 1}),
+    "not-a-message-body": ({"order": 1}, {"order": 1}),
     "plain-string": (HOSTILE, HOSTILE),
     "metadata-missing": ({"payload": {"order": 1}}, {"order": 1}),
     "metadata-not-an-object": ({"metadata": HOSTILE, "payload": 1}, 1),
@@ -127,7 +127,7 @@ def test_bad_companion_fields_keep_the_valid_correlation_id(caplog: pytest.LogCa
         },
         "payload": {},
     }
-    received = messaging.open_envelope(body)
+    received = messaging.read_message_body(body)
     assert received.context.correlation_id == correlation_id
     assert received.context.causation_id is None
     assert received.context.sequence == 0
@@ -146,5 +146,5 @@ def test_handler_resets_the_context_when_the_callback_raises() -> None:
 
     with bind() as ctx:
         with pytest.raises(ValueError, match="boom"):
-            on_message(messaging.envelope({}), None)
+            on_message(messaging.message_body({}), None)
         assert current() is ctx

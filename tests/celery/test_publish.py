@@ -12,7 +12,6 @@ from kombu import Message
 
 from settings.celery import app
 from tests.taskapp import tasks
-from tracing_app import celery as tracing_celery
 from tracing_app import ids
 from tracing_app.celery import (
     CAUSATION_HEADER,
@@ -22,6 +21,7 @@ from tracing_app.celery import (
     ORIGIN_HEADER,
     SAMPLED_HEADER,
     SEQUENCE_HEADER,
+    publish,
 )
 from tracing_app.context import bind, current
 
@@ -88,7 +88,7 @@ def test_publishing_without_a_transaction_mints_one_per_message(published: Drain
 
 
 def test_beat_marks_the_ids_it_mints(published: Drain, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(tracing_celery._state, "origin_without_context", "publish")
+    monkeypatch.setitem(publish._origin_without_context, "origin", "publish")
     signals.beat_init.send(sender=None)
     tasks.record.delay("x")
     (message,) = published()

@@ -1,48 +1,49 @@
-"""The one wiring call, the system check that notices its absence, and the worker log hooks."""
+"""The one wiring call and the worker log hooks."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+from typing import Any
 
 import pytest
 from celery import signals
-from django.core.checks.registry import registry
 from django.test import override_settings
 
 from settings.celery import app
 from tests.taskapp import tasks
-from tracing_app import celery as tracing_celery
-from tracing_app.celery import TracedRequest, TracingStrategies, check_celery_installed, install
+from tracing_app.celery import TracedRequest, TracingStrategies, install, is_installed
+from tracing_app.celery.pipeline import RECEIVERS, dispatch_uid
 from tracing_app.context import bind
 from tracing_app.logging import CorrelationIdFilter, JsonFormatter
 
 
-def receivers_of(signal: signals.Signal, name: str) -> int:
-    uid = f"tracing_app.celery.{name}"
-    return sum(1 for lookup_key, _ in signal.receivers if lookup_key[0] == uid)
+def ours_on(signal: Any) -> list[str]:
+    """Our dispatch_uids on a Celery or Django signal (their receiver entries differ in length)."""
+    uids = [str(entry[0][0]) for entry in signal.receivers]
+    return [uid for uid in uids if uid.startswith("tracing_app.")]
 
 
 def test_install_is_idempotent_and_wires_everything() -> None:
     install(app)
     install(app)
-    assert receivers_of(signals.before_task_publish, "_on_before_task_publish") == 1
-    assert receivers_of(signals.task_prerun, "_on_task_prerun") == 1
-    assert receivers_of(signals.task_postrun, "_on_task_postrun") == 1
-    assert receivers_of(signals.after_setup_logger, "_on_after_setup_logger") == 1
-    assert receivers_of(signals.after_setup_task_logger, "_on_after_setup_task_logger") == 1
+    assert is_installed()
+    for signal, receiver in RECEIVERS:
+        assert ours_on(signal) == [dispatch_uid(receiver)]
     assert list(app.steps["consumer"]).count(TracingStrategies) == 1
     assert tasks.record.Request is TracedRequest
 
 
-def test_system_check_warns_when_celery_is_not_wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert check_celery_installed in registry.get_checks()
-    assert check_celery_installed() == []
-    monkeypatch.setitem(tracing_celery._state, "installed", False)
-    (warning,) = check_celery_installed()
-    assert warning.id == "tracing_app.W301"
-    assert "install(app)" in warning.hint
+def test_one_receiver_per_task_signal_whatever_else_is_enabled() -> None:
+    """Trace events and OpenTelemetry are called by the pipeline, never connected on their own."""
+    for signal in (
+        signals.task_prerun,
+        signals.task_postrun,
+        signals.task_failure,
+        signals.after_task_publish,
+    ):
+        assert len(ours_on(signal)) == 1
 
 
 def make_logger(name: str) -> tuple[logging.Logger, io.StringIO]:

@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     assert "tracing_app.celery" not in sys.modules
     assert not [m for m in checks.run_checks() if m.id == "tracing_app.W301"]
     with bind() as ctx:
-        body = messaging.envelope({"ok": True})
+        body = messaging.message_body({"ok": True})
     assert body["metadata"]["correlation_id"] == ctx.correlation_id
     assert body["metadata"]["trace_parent"] is None
     print("ok")

@@ -69,7 +69,7 @@ def test_back_to_back_tasks_never_share_an_id(worker: CeleryProcess) -> None:
             assert own_id == correlation_id
         seen_ids.append(own_id)
         for line in lines:
-            # Including the probe in task_postrun: receivers connected after install() still see it.
+            # Including the task_success probe: receivers connected after install() see the task's context.
             assert line["correlation_id"] == own_id, line
     assert len(set(seen_ids)) == len(seen_ids), "every task had its own transaction"
     assert_nothing_leaked(records)

@@ -303,7 +303,7 @@ def test_every_line_is_json_and_nothing_leaks_between_tasks(worker: CeleryProces
         r["data"]["id"]: r["correlation_id"] for r in records if r["logger"] == "celery.app.trace"
     }
     after = [r for r in records if r.get("event") == "after" and r["after_task_id"] in transaction_of]
-    assert after, "the task_postrun probe ran"
+    assert after, "the task_success probe ran"
     for record in after:
         assert record["correlation_id"] == transaction_of[record["after_task_id"]], record
     leaks = [r for r in records if r["logger"] == "tracing_app.celery" and r["level"] == "WARNING"]

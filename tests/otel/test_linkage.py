@@ -113,13 +113,13 @@ def test_continue_trace_joins_a_carried_traceparent_and_restarts_on_a_bad_one(sp
     assert span.parent is None
 
 
-def test_a_message_envelope_carries_the_trace_and_its_handler_continues_it(spans):
+def test_a_message_body_carries_the_trace_and_its_handler_continues_it(spans):
     from opentelemetry import baggage
 
     from tracing_app import bind, messaging
 
     with bind() as ctx, otel.tracer("test").start_as_current_span("publish") as publisher:
-        body = messaging.envelope({"order": 1})
+        body = messaging.message_body({"order": 1})
         assert body["metadata"]["trace_parent"] == otel.current_traceparent()
     assert body["metadata"]["trace_parent"].split("-")[2] == f"{publisher.get_span_context().span_id:016x}"
     seen = {}

@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanKind
 
 from tracing_app import bind, otel
 from tracing_app.otel.sampling import TransactionRootSampler, transaction_sampler
+from tracing_app.sampling import is_sampled
 
 pytestmark = pytest.mark.urls("tests.otel.urls")
 
@@ -81,8 +82,10 @@ def test_a_trace_started_inside_a_transaction_follows_its_decision():
 
 
 def test_root_sampler_outside_a_transaction_samples_by_trace_id():
+    """The one sampling function, keyed by the trace ID's hex form."""
     sampler = TransactionRootSampler()
-    low, high = 1, (1 << 64) - 1
+    low, high = 2, 1  # their hex forms' CRC-32 fall below and above half the space
+    trace_ids = range(1, 200)
     with rate(0.5):
         assert sampler.should_sample(None, low, "x").decision.is_sampled()
         assert not sampler.should_sample(None, high, "x").decision.is_sampled()
@@ -90,6 +93,10 @@ def test_root_sampler_outside_a_transaction_samples_by_trace_id():
         assert not sampler.should_sample(None, low, "x").decision.is_sampled()
     with rate(1.0):
         assert sampler.should_sample(None, high, "x").decision.is_sampled()
+    with rate(0.3):
+        assert [sampler.should_sample(None, t, "x").decision.is_sampled() for t in trace_ids] == [
+            is_sampled(f"{t:032x}") for t in trace_ids
+        ]
 
 
 @pytest.mark.services

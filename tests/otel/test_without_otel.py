@@ -2,7 +2,7 @@
 
 A subprocess blocks every ``opentelemetry`` import with a meta path finder, as if the packages were not
 installed, then starts Django with OpenTelemetry switched on, serves a request, logs, builds outgoing
-headers and a message envelope.
+headers and a raw message body.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent(
     response = Client().get("/probe/")
     with bind() as ctx:
         headers = http.outgoing_headers()
-        metadata = messaging.envelope({"x": 1})["metadata"]
+        metadata = messaging.message_body({"x": 1})["metadata"]
         with http.detached_trace("third party") as detached:
             pass
     try:

@@ -10,7 +10,9 @@ from tracing_app import (
     get_correlation_id,
     wrap,
 )
-from tracing_app.context import TraceContext, activate, current, deactivate
+from tracing_app.context import TraceContext, activate, current, deactivate, from_carrier
+from tracing_app.ids import is_valid_id
+from tracing_app.sampling import is_sampled
 
 
 def test_bind_mints_sets_and_restores():
@@ -84,3 +86,29 @@ def test_asyncio_tasks_are_isolated():
 
     assert asyncio.run(main()) == [f"task-{n}" for n in range(50)]
     assert get_correlation_id() is None
+
+
+def test_bind_samples_at_the_configured_rate_unless_told(settings):
+    settings.TRACING_APP = {**settings.TRACING_APP, "SAMPLE_RATE": 0.5}
+    decisions = set()
+    for _ in range(64):
+        with bind() as ctx:
+            assert ctx.sampled is is_sampled(ctx.correlation_id)
+            decisions.add(ctx.sampled)
+    assert decisions == {True, False}
+    settings.TRACING_APP = {**settings.TRACING_APP, "SAMPLE_RATE": 0.0}
+    with bind() as dropped, bind(sampled=True) as forced:
+        assert (dropped.sampled, forced.sampled) == (False, True)
+
+
+def test_from_carrier_mints_what_the_carrier_did_not_say(settings):
+    settings.TRACING_APP = {**settings.TRACING_APP, "SAMPLE_RATE": 0.0}
+    minted = from_carrier(None, origin="message")
+    assert is_valid_id(minted.correlation_id) and minted.hop_id == minted.correlation_id
+    assert minted.sampled is False and minted.sequence == 0
+    carried = from_carrier(
+        "carried-id", hop_id="hop", causation_id="cause", sequence=7, sampled=True, origin="task"
+    )
+    assert (carried.correlation_id, carried.hop_id, carried.causation_id) == ("carried-id", "hop", "cause")
+    assert (carried.sequence, carried.sampled, carried.origin) == (7, True, "task")
+    assert current() is None

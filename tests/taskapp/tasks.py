@@ -137,7 +137,8 @@ def lose_worker_once(self: Task, label: str) -> str:
     return label
 
 
-@signals.task_postrun.connect(dispatch_uid="tests.taskapp.after_task")
-def after_task(task_id: str | None = None, **kwargs: Any) -> None:
-    """A task_postrun receiver connected after ``install()``: it must still see the task's context."""
+@signals.task_success.connect(dispatch_uid="tests.taskapp.after_task")
+def after_task(sender: Any = None, **kwargs: Any) -> None:
+    """A task_success receiver connected after ``install()``: it runs inside the task's context."""
+    task_id = sender.request.id if sender is not None else None
     logger.info("after task %s", task_id, extra={"event": "after", "after_task_id": task_id, "seen": seen()})

@@ -7,13 +7,11 @@ behaviour where a worker cannot be observed as closely.
 from __future__ import annotations
 
 import pytest
-from celery import signals
 
 from tests.trace import tasks
 from tests.trace.conftest import events
 from tracing_app import recorder
 from tracing_app.context import bind, current
-from tracing_app.traces import celery_events
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
 
@@ -42,10 +40,3 @@ def test_task_arguments_can_be_left_out(settings):
     recorder.flush()
     started = events(ctx.correlation_id)[0]
     assert "kwargs" not in started.attributes and "args" not in started.attributes
-
-
-def test_our_receivers_run_after_the_context_is_restored():
-    receivers = [r for r in signals.task_prerun._live_receivers(None) if getattr(r, "__module__", "")]
-    names = [f"{r.__module__}.{r.__name__}" for r in receivers]
-    ours = names.index(f"{celery_events.__name__}.on_task_prerun")
-    assert names.index("tracing_app.celery._on_task_prerun") < ours

@@ -13,7 +13,7 @@ with ``opentelemetry.trace.set_tracer_provider()``, else one built from the stan
 Linkage: every server and task span carries the correlation ID as the attribute :data:`ATTRIBUTE`; it
 travels in W3C ``baggage`` under :data:`BAGGAGE_KEY` for the length of each hop, so outgoing calls and
 task messages carry it; log records get ``trace_id``/``span_id``; :func:`current_traceparent` gives the
-raw message envelope its ``trace_parent``.
+raw message body its ``trace_parent``.
 
 This module imports without the ``otel`` extra: :func:`enable` then logs a warning and returns False,
 and everything else in tracing_app works as before.
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from tracing_app.otel.linkage import Edge
+    from tracing_app.otel.tasks import TaskHooks
     from tracing_app.otel.wiring import Wiring
 
 __all__ = [
@@ -60,6 +61,9 @@ logger = logging.getLogger("tracing_app.otel")
 #: Set while OpenTelemetry is enabled; the middleware calls it around each request. None when off, so the
 #: HTTP edge pays one attribute check and nothing else.
 edge: Edge | None = None
+#: Set while OpenTelemetry is enabled with Celery instrumented; the Celery edge's pipeline calls it for
+#: each task. None otherwise.
+task_hooks: TaskHooks | None = None
 _wiring: Wiring | None = None
 
 
@@ -87,7 +91,7 @@ def enable(tracer_provider: TracerProvider | None = None) -> bool:
     ``OTEL_ENABLED`` does, from ``AppConfig.ready()``): Django instrumentation adds its middleware to
     ``settings.MIDDLEWARE``. An unknown ``OTEL_TRACES_EXPORTER`` raises ``ImproperlyConfigured``.
     """
-    global _wiring, edge
+    global _wiring, edge, task_hooks
     if _wiring is not None:
         return True
     if not available():
@@ -104,6 +108,7 @@ def enable(tracer_provider: TracerProvider | None = None) -> bool:
 
     _wiring = Wiring.start(tracer_provider)
     edge = Edge()
+    task_hooks = _wiring.task_hooks
     return True
 
 
@@ -112,10 +117,11 @@ def disable() -> None:
     recorded are flushed; the global TracerProvider, which OpenTelemetry lets a process set only once,
     stays registered.
     """
-    global _wiring, edge
+    global _wiring, edge, task_hooks
     if _wiring is None:
         return
     edge = None
+    task_hooks = None
     _wiring.stop()
     _wiring = None
 
@@ -132,7 +138,7 @@ def tracer(name: str = "tracing_app") -> Tracer | None:
 def current_traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span, or None outside any trace (or without OpenTelemetry).
 
-    For envelopes and other carriers that are not HTTP headers or Celery messages.
+    For raw message bodies and other carriers that are not HTTP headers or Celery messages.
     """
     if _trace is None:
         return None
@@ -144,7 +150,7 @@ def current_traceparent() -> str | None:
 
 @contextmanager
 def continue_trace(trace_parent: str | None, name: str, **attributes: Any) -> Iterator[Span | None]:
-    """Run a block as a CONSUMER span continuing ``trace_parent`` (e.g. a consumed envelope's).
+    """Run a block as a CONSUMER span continuing ``trace_parent`` (e.g. a consumed message body's).
 
     A missing or malformed ``trace_parent`` starts a new trace, as for HTTP headers. Inside a transaction
     its correlation ID is attached as baggage for the block, as for a request or a task. Yields the span,

@@ -22,7 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
-from tracing_app.context import TraceContext, _current
+from tracing_app.context import TraceContext, current
 from tracing_app.otel import ATTRIBUTE, carried_baggage, sdk_logs
 
 # Where a request keeps the baggage it attached until its response leaves.
@@ -56,7 +56,7 @@ class CorrelationSpanProcessor(SpanProcessor):
     """Adds the current correlation ID to each span as it starts; spans outside a transaction get none."""
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        ctx = _current.get()
+        ctx = current()
         if ctx is not None:
             span.set_attribute(ATTRIBUTE, ctx.correlation_id)
 

@@ -6,7 +6,8 @@
 - ``baggage``: the SDK's parser, except that a header over 8192 bytes is dropped with a short, escaped
   line instead of being logged in full at WARNING.
 - What the SDK and these parsers log while extracting outside a transaction is held in the extracted
-  context and logged when the transaction starts (:mod:`tracing_app.otel.sdk_logs`).
+  context and logged when the transaction starts (:mod:`tracing_app.otel.sdk_logs`); an extraction
+  inside one adds its correlation ID to the extracted baggage.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Getter, TextMapPropagator, default_getter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tracing_app.context import _current
+from tracing_app.context import current
 from tracing_app.ids import safe_repr
 from tracing_app.otel import sdk_logs
-from tracing_app.otel.carried_baggage import MAX_BYTES
+from tracing_app.otel.carried_baggage import MAX_BYTES, with_correlation_id
 from tracing_app.otel.tracecontext import W3CTraceContextPropagator
 
 logger = logging.getLogger(sdk_logs.OWN_LOGGER)
@@ -49,7 +50,12 @@ class GuardedBaggagePropagator(W3CBaggagePropagator):
 
 
 class TransactionPropagator(CompositePropagator):
-    """Trace context then baggage; log lines of an extraction outside a transaction wait for it."""
+    """Trace context then baggage; log lines of an extraction outside a transaction wait for it.
+
+    Inside a transaction (a Celery task's message, extracted by OpenTelemetry's task receiver once the
+    task's context is current) the extracted context also carries the correlation ID as baggage, so the
+    context attached for the hop carries it onwards.
+    """
 
     def extract(
         self,
@@ -57,8 +63,9 @@ class TransactionPropagator(CompositePropagator):
         context: Context | None = None,
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
-        if _current.get() is not None:
-            return super().extract(carrier, context, getter)
+        ctx = current()
+        if ctx is not None:
+            return with_correlation_id(ctx, super().extract(carrier, context, getter))
         with sdk_logs.Held() as records:
             extracted = super().extract(carrier, context, getter)
         return sdk_logs.keep(records, extracted)
@@ -83,11 +90,11 @@ def install() -> TextMapPropagator | None:
     A propagator the application chose (``OTEL_PROPAGATORS=b3,...`` or ``set_global_textmap``) is left
     alone, and None is returned.
     """
-    current = propagate.get_global_textmap()
-    if not _is_sdk_default(current):
+    installed = propagate.get_global_textmap()
+    if not _is_sdk_default(installed):
         return None
     propagate.set_global_textmap(build())
-    return current
+    return installed
 
 
 def restore(previous: TextMapPropagator | None) -> None:

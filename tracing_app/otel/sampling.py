@@ -6,10 +6,11 @@ With OpenTelemetry on, the decision is made where the transaction's trace starts
 - A span with a parent follows it (``ParentBased``): an incoming ``traceparent`` decides for the request,
   a task message's for the task, a local parent for its children.
 - A span that starts a trace takes the current transaction's decision (``TraceContext.sampled``) when one
-  is current (a ``bind()`` block, a task published without a trace), else samples by trace ID at
-  ``SAMPLE_RATE``. At the HTTP edge the server span starts before the correlation middleware runs, so it
-  is sampled by trace ID; the middleware then adopts the span's flag as the transaction's ``sampled``,
-  which every published task carries on. Trace events and spans are therefore kept or dropped together.
+  is current (a ``bind()`` block, a task published without a trace), else applies the one sampling
+  function (:func:`tracing_app.sampling.is_sampled`) to the trace ID. At the HTTP edge the server span
+  starts before the correlation middleware runs, so it is sampled by trace ID; the middleware then
+  adopts the span's flag as the transaction's ``sampled``, which every published task carries on.
+  Trace events and spans are therefore kept or dropped together.
 """
 
 from __future__ import annotations
@@ -22,20 +23,19 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
-    TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from tracing_app.conf import app_settings
-from tracing_app.context import _current
+from tracing_app.context import current
+from tracing_app.sampling import is_sampled
 
 
 class TransactionRootSampler(Sampler):
     """Decides for spans without a parent: the transaction's decision, else the trace ID at SAMPLE_RATE.
 
-    The rate is read on every root decision (one attribute lookup), so ``override_settings`` applies.
+    The rate is read on every root decision, so ``override_settings`` applies.
     """
 
     def should_sample(
@@ -48,15 +48,8 @@ class TransactionRootSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        ctx = _current.get()
-        if ctx is not None:
-            sampled = ctx.sampled
-        else:
-            rate = app_settings.SAMPLE_RATE
-            sampled = rate >= 1.0 or (
-                rate > 0.0
-                and trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < TraceIdRatioBased.get_bound_for_rate(rate)
-            )
+        ctx = current()
+        sampled = ctx.sampled if ctx is not None else is_sampled(f"{trace_id:032x}")
         if not sampled:
             return SamplingResult(Decision.DROP)
         # The SDK gives a span the attributes its sampler returns: pass the span's own through.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any
@@ -16,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tracing_app import http
 from tracing_app import logging as tracing_logging
 from tracing_app.conf import app_settings
-from tracing_app.otel import export, linkage, propagation, sdk_logs
+from tracing_app.otel import export, linkage, propagation, sdk_logs, tasks
 
 logger = logging.getLogger("tracing_app.otel")
 
@@ -31,7 +30,7 @@ class Wiring:
     provider: Any
     pipeline: export.ExportPipeline | None = None
     instrumentors: list[BaseInstrumentor] = field(default_factory=list)
-    receivers: list[tuple[Any, str]] = field(default_factory=list)
+    task_hooks: tasks.TaskHooks | None = None
     replaced_propagator: TextMapPropagator | None = None
     log_filters: list[tuple[logging.Logger, sdk_logs.SdkLogFilter]] = field(default_factory=list)
 
@@ -51,8 +50,7 @@ class Wiring:
 
     def stop(self) -> None:
         tracing_logging.set_span_source(None)
-        for signal, uid in reversed(self.receivers):
-            signal.disconnect(dispatch_uid=uid)
+        self.task_hooks = None
         for instrumentor in reversed(self.instrumentors):
             instrumentor.uninstrument()
         propagation.restore(self.replaced_propagator)
@@ -69,11 +67,6 @@ class Wiring:
         instrumentor.instrument(tracer_provider=self.provider, **kwargs)
         self.instrumentors.append(instrumentor)
 
-    def _connect(self, signal: Any, receiver: Callable[..., None]) -> None:
-        uid = f"tracing_app.otel.{receiver.__name__}"
-        signal.connect(receiver, weak=False, dispatch_uid=uid)
-        self.receivers.append((signal, uid))
-
     def _instrument_django(self) -> None:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
@@ -85,8 +78,6 @@ class Wiring:
         self._use(DjangoInstrumentor(), middleware_position=0)
 
     def _instrument_celery(self) -> None:
-        from celery import signals
-
         try:
             from opentelemetry.instrumentation.celery import CeleryInstrumentor
         except ImportError:
@@ -94,15 +85,9 @@ class Wiring:
                 "opentelemetry-instrumentation-celery is not installed: tasks get no span and start no trace."
             )
             return
-        from tracing_app.otel import tasks
-
         self._use(CeleryInstrumentor())
-        # Connected after OpenTelemetry's receivers, so the task and producer spans are current in ours.
-        self._connect(signals.before_task_publish, tasks.on_before_task_publish)
-        self._connect(signals.task_prerun, tasks.on_task_prerun)
-        self._connect(signals.task_postrun, tasks.on_task_postrun)
-        self._connect(signals.worker_process_init, self._on_worker_process_init)
-        self._connect(signals.worker_process_shutdown, self._on_worker_process_shutdown)
+        # The Celery edge's pipeline calls these around OpenTelemetry's own task receivers.
+        self.task_hooks = tasks.TaskHooks(self.pipeline, lambda: flush(self.provider))
 
     def _instrument_http(self) -> None:
         if find_spec("requests") is not None and find_spec("opentelemetry.instrumentation.requests"):
@@ -117,18 +102,6 @@ class Wiring:
                 request_hook=http.otel_httpx_hook,
                 async_request_hook=http.otel_httpx_async_hook,
             )
-
-    # -- Celery pool children -----------------------------------------------------------------------------
-
-    def _on_worker_process_init(self, **kwargs: Any) -> None:
-        # Each pool child exports through exporters of its own, never the parent's.
-        if self.pipeline is not None:
-            self.pipeline.start()
-
-    def _on_worker_process_shutdown(self, **kwargs: Any) -> None:
-        # Pool children leave through os._exit (no atexit): a recycled child (max-tasks-per-child)
-        # would otherwise drop its last spans.
-        flush(self.provider)
 
 
 def _choose_provider(explicit: Any) -> tuple[Any, export.ExportPipeline | None]:

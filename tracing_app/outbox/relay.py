@@ -28,7 +28,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from tracing_app import otel
 from tracing_app.celery import CORRELATION_HEADER, deferred_publishing
 from tracing_app.conf import app_settings
-from tracing_app.context import TraceContext, activate, deactivate
+from tracing_app.context import activate, deactivate, from_carrier
 from tracing_app.outbox.models import OutboxMessage
 
 logger = logging.getLogger("tracing_app.outbox")
@@ -55,7 +55,7 @@ def _publisher_context(captured: dict[str, Any]) -> Iterator[None]:
     if not captured:
         yield
         return
-    ctx = TraceContext(
+    ctx = from_carrier(
         captured[CORRELATION_HEADER],
         hop_id=captured["hop_id"],
         causation_id=captured["causation_id"],

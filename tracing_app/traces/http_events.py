@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponseBase
 
 from tracing_app.conf import app_settings
-from tracing_app.context import TraceContext, _current
+from tracing_app.context import TraceContext, current
 from tracing_app.recorder import RECORDED_MARK, describe_exception, emit, mark_recorded
 
 
@@ -70,7 +70,7 @@ def _excluded(request: HttpRequest) -> bool:
 
 def on_got_request_exception(sender: Any = None, request: HttpRequest | None = None, **kwargs: Any) -> None:
     """A view raised: record the exception (Django sends this inside its ``except`` block)."""
-    ctx = _current.get()
+    ctx = current()
     exc = sys.exc_info()[1]
     if ctx is None or exc is None or not app_settings.TRACE_ENABLED or getattr(exc, RECORDED_MARK, False):
         return

@@ -22,7 +22,7 @@ import threading
 from typing import Any
 
 from tracing_app.conf import app_settings
-from tracing_app.context import _current
+from tracing_app.context import current
 from tracing_app.recorder import RECORDED_MARK, describe_exception, emit, mark_recorded
 
 _IGNORED_LOGGER = "tracing_app.recorder"
@@ -36,7 +36,7 @@ class TraceEventHandler(logging.Handler):
         self._busy = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        ctx = _current.get()
+        ctx = current()
         if ctx is None or getattr(self._busy, "active", False) or record.name.startswith(_IGNORED_LOGGER):
             return
         error = record.levelno >= logging.ERROR

@@ -16,4 +16,4 @@ def connect() -> None:
     if find_spec("celery") is not None:
         from tracing_app.traces import celery_events
 
-        celery_events.wire()
+        celery_events.remember_root_handlers()

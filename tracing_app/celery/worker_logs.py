@@ -26,9 +26,9 @@ from tracing_app.logging import CorrelationIdFilter, JsonFormatter, logging_writ
 _ID_FIELD = "%(correlation_id)s"
 
 #: (task ID, task name) of the task whose callbacks the worker's main process runs (received, failure,
-#: time limit, revoke): there Celery has no current task. Set by :mod:`tracing_app.celery`.
+#: time limit, revoke): there Celery has no current task. Set by :mod:`tracing_app.celery.worker`.
 main_process_task: ContextVar[tuple[str, str] | None] = ContextVar(
-    "tracing_app.worker_logs.main_process_task", default=None
+    "tracing_app.celery.main_process_task", default=None
 )
 
 
