@@ -55,38 +55,53 @@ def retention() -> timedelta:
 
 
 def purge(older_than: timedelta, *, batch_size: int | None = None, dry_run: bool = False) -> PurgeResult:
-    """Delete events older than ``older_than``, ``batch_size`` rows per statement, then the traces left
-    without events. Short statements keep locks and replication lag small on a busy table."""
+    """Delete events older than ``older_than``, then the traces left without events, oldest first and
+    about ``batch_size`` rows per statement.
+
+    Each statement deletes one time slice found on the time index, and the next slice starts where it
+    ended, so no statement scans rows an earlier one deleted. Each commits on its own: locks stay short
+    and concurrent writers, which only insert new rows, never wait on the purge.
+    """
     alias = app_settings.TRACE_DATABASE
     size = batch_size or app_settings.TRACE_PURGE_BATCH_SIZE
     if size < 1:
         raise ValueError("batch size must be at least 1")
     cutoff = timezone.now() - older_than
-    old_events = TraceEvent.objects.using(alias).filter(timestamp__lt=cutoff)
-    orphans = (
-        Trace.objects.using(alias)
-        .filter(started_at__lt=cutoff)
-        .exclude(Exists(TraceEvent.objects.using(alias).filter(correlation_id=OuterRef("pk"))))
-    )
+    all_events = TraceEvent.objects.using(alias)
+    has_events = Exists(all_events.filter(correlation_id=OuterRef("pk")))
     if dry_run:
-        surviving = TraceEvent.objects.using(alias).filter(
-            correlation_id=OuterRef("pk"), timestamp__gte=cutoff
-        )
+        surviving = all_events.filter(correlation_id=OuterRef("pk"), timestamp__gte=cutoff)
         traces = Trace.objects.using(alias).filter(started_at__lt=cutoff).exclude(Exists(surviving)).count()
-        return PurgeResult(cutoff, old_events.count(), traces)
-    events = _delete_in_batches(old_events, size)
-    traces = _delete_in_batches(orphans, size)
+        return PurgeResult(cutoff, all_events.filter(timestamp__lt=cutoff).count(), traces)
+    events = _delete_by_time(all_events, "timestamp", cutoff, size)
+    traces = _delete_by_time(Trace.objects.using(alias), "started_at", cutoff, size, keep=has_events)
     # Drop counts go with the events they are about.
     DroppedEvents.objects.using(alias).filter(updated_at__lt=cutoff).delete()
     return PurgeResult(cutoff, events, traces)
 
 
-def _delete_in_batches(queryset: QuerySet[Any], size: int) -> int:
+def _delete_by_time(
+    rows: QuerySet[Any], field: str, cutoff: datetime, size: int, *, keep: Exists | None = None
+) -> int:
+    """Delete ``rows`` whose ``field`` is before ``cutoff``, except those matching ``keep``, one slice of
+    about ``size`` rows of ``field``'s index per statement."""
     deleted = 0
-    model = queryset.model
+    start: datetime | None = None
+    # After a slice of rows sharing one moment, the next slice starts strictly after it.
+    start_after = False
     while True:
-        keys = list(queryset.order_by().values_list("pk", flat=True)[:size])
-        if not keys:
-            return deleted
-        count, _ = model._default_manager.using(queryset.db).filter(pk__in=keys).delete()
+        window = rows.filter(**{f"{field}__lt": cutoff})
+        if start is not None:
+            window = window.filter(**{f"{field}__gt" if start_after else f"{field}__gte": start})
+        bound = list(window.order_by(field).values_list(field, flat=True)[size : size + 1])
+        end = bound[0] if bound else cutoff
+        # More than ``size`` rows at one moment: they go in one statement.
+        start_after = end == start
+        doomed = window.filter(**{field: end} if start_after else {f"{field}__lt": end})
+        if keep is not None:
+            doomed = doomed.exclude(keep)
+        count, _ = doomed.delete()
         deleted += count
+        if not bound:
+            return deleted
+        start = end

@@ -1,4 +1,5 @@
-"""``manage.py purge_traces [--older-than 7d]``: delete trace events past the retention period, in batches."""
+"""``manage.py purge_traces [--older-than 7d]``: delete trace events past the retention period, oldest
+first, one slice of the time index per statement."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from tracing_app.traces.retention import parse_duration, purge, retention
 
 class Command(BaseCommand):
     help = (
-        "Delete trace events older than --older-than (default: TRACING_APP['TRACE_RETENTION']), "
-        "a batch per statement. Run it daily (cron, a Celery beat task calling call_command)."
+        "Delete trace events older than --older-than (default: TRACING_APP['TRACE_RETENTION']), oldest "
+        "first, a batch per statement, each committed on its own so recording never waits on it. Run it "
+        "daily (cron, a Celery beat task calling call_command)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
