@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_duration as parse_django_duration
 
@@ -68,23 +68,24 @@ def purge(older_than: timedelta, *, batch_size: int | None = None, dry_run: bool
         raise ValueError("batch size must be at least 1")
     cutoff = timezone.now() - older_than
     all_events = TraceEvent.objects.using(alias)
-    has_events = Exists(all_events.filter(correlation_id=OuterRef("pk")))
+    # A trace whose last event is past the cutoff has none left; only the others are looked up.
+    without_events = Q(ended_at__lt=cutoff) | ~Exists(all_events.filter(correlation_id=OuterRef("pk")))
     if dry_run:
         surviving = all_events.filter(correlation_id=OuterRef("pk"), timestamp__gte=cutoff)
         traces = Trace.objects.using(alias).filter(started_at__lt=cutoff).exclude(Exists(surviving)).count()
         return PurgeResult(cutoff, all_events.filter(timestamp__lt=cutoff).count(), traces)
     events = _delete_by_time(all_events, "timestamp", cutoff, size)
-    traces = _delete_by_time(Trace.objects.using(alias), "started_at", cutoff, size, keep=has_events)
+    traces = _delete_by_time(Trace.objects.using(alias), "started_at", cutoff, size, only=without_events)
     # Drop counts go with the events they are about.
     DroppedEvents.objects.using(alias).filter(updated_at__lt=cutoff).delete()
     return PurgeResult(cutoff, events, traces)
 
 
 def _delete_by_time(
-    rows: QuerySet[Any], field: str, cutoff: datetime, size: int, *, keep: Exists | None = None
+    rows: QuerySet[Any], field: str, cutoff: datetime, size: int, *, only: Q | None = None
 ) -> int:
-    """Delete ``rows`` whose ``field`` is before ``cutoff``, except those matching ``keep``, one slice of
-    about ``size`` rows of ``field``'s index per statement."""
+    """Delete ``rows`` whose ``field`` is before ``cutoff`` (and that match ``only``), one slice of about
+    ``size`` rows of ``field``'s index per statement."""
     deleted = 0
     start: datetime | None = None
     # After a slice of rows sharing one moment, the next slice starts strictly after it.
@@ -98,8 +99,8 @@ def _delete_by_time(
         # More than ``size`` rows at one moment: they go in one statement.
         start_after = end == start
         doomed = window.filter(**{field: end} if start_after else {f"{field}__lt": end})
-        if keep is not None:
-            doomed = doomed.exclude(keep)
+        if only is not None:
+            doomed = doomed.filter(only)
         count, _ = doomed.delete()
         deleted += count
         if not bound:
