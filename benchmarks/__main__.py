@@ -23,6 +23,7 @@ SECTIONS = {
     "logging": "benchmarks.log_records",
     "idempotency": "benchmarks.idempotency_cost",
     "trace_store": "benchmarks.trace_store",
+    "purge": "benchmarks.trace_purge",
     "writer": "benchmarks.writer_throughput",
     "id_minting": "benchmarks.id_minting",
 }
