@@ -1,13 +1,9 @@
 """The purge walks the time index one slice per statement: it removes exactly the expired rows, keeps
-the rest, copes with many rows at one moment, and does so on PostgreSQL and on SQLite."""
+the rest and copes with many rows at one moment (on SQLite too: test_store_on_sqlite.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -19,7 +15,6 @@ from tracing_app.traces.retention import purge
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
 RETENTION = timedelta(days=7)
 
 
@@ -92,18 +87,3 @@ def test_dry_run_counts_what_the_purge_then_deletes():
     done = purge(RETENTION)
 
     assert (planned.events, planned.traces) == (done.events, done.traces) == (3, 1)
-
-
-@pytest.mark.skipif(connection.vendor == "sqlite", reason="this run already is the SQLite one")
-def test_the_same_purge_on_sqlite(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'purge.sqlite3'}"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
-    assert "failed" not in completed.stdout.strip().splitlines()[-1]
