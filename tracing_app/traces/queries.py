@@ -3,8 +3,8 @@
 Every query is bounded by an index: a transaction's events by (correlation_id, sequence), recent
 transactions and every list filter by the :class:`Trace` table's indexes (keyset pagination, no OFFSET),
 a task or request ID by ``hop_id``, an attribute value by the GIN index on PostgreSQL, free text by the
-trigram index. The list shows each transaction's stored figures, so it costs the same with a thousand or
-a hundred million events.
+trigram indexes on the event's name and on its searched attributes. The list shows each transaction's
+stored figures, so it costs the same with a thousand or a hundred million events.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ from tracing_app.traces.timeline import format_duration
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _MAX_QUERY = 256
 _ID_LIKE = re.compile(r"[A-Za-z0-9._:-]+")
-# The expression the migration's trigram index covers (PostgreSQL); free text is matched against it.
-_SEARCH_TEXT = (
-    "(name || ' ' || coalesce(attributes->>'message', '') || ' ' || coalesce(attributes->>'exception', '')"
+# The searched attributes joined by spaces, the expression one of the migrations' trigram indexes covers
+# (PostgreSQL; the other covers the name). Free text is matched against the name and these, joined.
+_ATTRIBUTE_TEXT = (
+    "(coalesce(attributes->>'message', '') || ' ' || coalesce(attributes->>'exception', '')"
     " || ' ' || coalesce(attributes->>'exception_message', '') || ' ' || coalesce(attributes->>'args', ''))"
 )
+_SEARCH_TEXT = f"(name || ' ' || {_ATTRIBUTE_TEXT})"
 # Rows looked at when free text matches many events: the newest ones, enough for a page of transactions.
 _TEXT_SCAN = 1000
 
@@ -200,10 +202,23 @@ def text_events(text: str) -> models.QuerySet[TraceEvent]:
     """Events whose name, error message or task arguments contain ``text`` (any case)."""
     events = TraceEvent.objects.using(app_settings.TRACE_DATABASE)
     if connections[app_settings.TRACE_DATABASE].vendor == "postgresql":
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        # The indexed expression verbatim (a constant); the text goes in as a bound parameter.
-        return events.extra(where=[f"{_SEARCH_TEXT} ILIKE %s"], params=[pattern])  # noqa: S610
+        # The fields are joined by spaces, so a run of the text without spaces lies inside one of them: its
+        # longest run is looked up in the name's and the attributes' trigram indexes (one index over both
+        # would read, for a rare word, every entry of a trigram that common names share), and only a text
+        # with spaces is then checked whole. The expressions are constants; the text goes in as parameters.
+        run = max(text.split(" "), key=len)
+        where = [f"(name ILIKE %s OR {_ATTRIBUTE_TEXT} ILIKE %s)"]
+        params = [_contains(run), _contains(run)]
+        if run != text:
+            where.append(f"{_SEARCH_TEXT} ILIKE %s")
+            params.append(_contains(text))
+        return events.extra(where=where, params=params)  # noqa: S610
     return events.filter(Q(name__icontains=text) | Q(attributes__icontains=text))
+
+
+def _contains(text: str) -> str:
+    """An ILIKE pattern matching ``text`` anywhere, its wildcards taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _newest(events: models.QuerySet[TraceEvent], scan: int | None = None) -> list[TraceSummary]:
