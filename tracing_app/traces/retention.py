@@ -69,7 +69,7 @@ def purge(older_than: timedelta, *, batch_size: int | None = None, dry_run: bool
     cutoff = timezone.now() - older_than
     all_events = TraceEvent.objects.using(alias)
     # A trace whose last event is past the cutoff has none left; only the others are looked up.
-    without_events = Q(ended_at__lt=cutoff) | ~Exists(all_events.filter(correlation_id=OuterRef("pk")))
+    without_events = Q(ended_at__lt=cutoff) | Q(~Exists(all_events.filter(correlation_id=OuterRef("pk"))))
     if dry_run:
         surviving = all_events.filter(correlation_id=OuterRef("pk"), timestamp__gte=cutoff)
         traces = Trace.objects.using(alias).filter(started_at__lt=cutoff).exclude(Exists(surviving)).count()
