@@ -32,6 +32,8 @@ try:
 except ImportError:  # the "otel" extra is not installed
     _trace = None
 
+from tracing_app.otel.names import ATTRIBUTE, BAGGAGE_KEY
+
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
@@ -50,11 +52,6 @@ __all__ = [
     "is_enabled",
     "tracer",
 ]
-
-#: Span attribute holding the correlation ID on server, task and every other span of a transaction.
-ATTRIBUTE = "correlation_id"
-#: W3C baggage entry carrying the correlation ID to other services and task messages.
-BAGGAGE_KEY = "correlation_id"
 
 logger = logging.getLogger("tracing_app.otel")
 

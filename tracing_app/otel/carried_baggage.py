@@ -19,7 +19,7 @@ from opentelemetry.context import Context
 
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext
-from tracing_app.otel import BAGGAGE_KEY
+from tracing_app.otel.names import BAGGAGE_KEY
 
 logger = logging.getLogger("tracing_app.otel")
 

@@ -23,7 +23,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
 from tracing_app.context import TraceContext, current
-from tracing_app.otel import ATTRIBUTE, carried_baggage, sdk_logs
+from tracing_app.otel import carried_baggage, sdk_logs
+from tracing_app.otel.names import ATTRIBUTE
 
 # Where a request keeps the baggage it attached until its response leaves.
 _BAGGAGE_ATTR = "_tracing_otel_baggage"

@@ -20,7 +20,8 @@ from typing import Any
 from opentelemetry import trace
 
 from tracing_app.context import TraceContext
-from tracing_app.otel import ATTRIBUTE, sdk_logs
+from tracing_app.otel import sdk_logs
+from tracing_app.otel.names import ATTRIBUTE
 
 
 class TaskHooks:

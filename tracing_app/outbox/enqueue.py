@@ -18,7 +18,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from tracing_app import otel
-from tracing_app.celery import CORRELATION_HEADER
+from tracing_app.celery.headers import CORRELATION_HEADER
 from tracing_app.conf import app_settings
 from tracing_app.context import current
 from tracing_app.outbox.models import OutboxMessage

@@ -26,7 +26,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tracing_app import otel
-from tracing_app.celery import CORRELATION_HEADER, deferred_publishing
+from tracing_app.celery.headers import CORRELATION_HEADER
+from tracing_app.celery.publish import deferred_publishing
 from tracing_app.conf import app_settings
 from tracing_app.context import activate, deactivate, from_carrier
 from tracing_app.outbox.models import OutboxMessage
