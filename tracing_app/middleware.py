@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
@@ -20,6 +20,13 @@ logger = logging.getLogger("tracing_app.middleware")
 # The server's own access line (runserver's "django.server", gunicorn's) is written after the response,
 # outside the transaction; this one is written inside it, so it carries the IDs.
 access_logger = logging.getLogger("tracing_app.access")
+
+
+class TracedHttpRequest(HttpRequest):
+    """A request once the edge saw it: its correlation ID (for views and templates) and its start time."""
+
+    correlation_id: str
+    tracing_started: float
 
 
 class CorrelationIdMiddleware:
@@ -89,8 +96,9 @@ class CorrelationIdMiddleware:
         if otel.edge is not None:
             # Inside OpenTelemetry's server span: adopt its sampling decision, attach the ID as baggage.
             otel.edge.enter(request, ctx)
-        request.correlation_id = ctx.correlation_id
-        request.tracing_started = perf_counter()
+        traced = cast(TracedHttpRequest, request)
+        traced.correlation_id = ctx.correlation_id
+        traced.tracing_started = perf_counter()
         http_events.started(request, ctx)
         return ctx
 
@@ -99,7 +107,8 @@ class CorrelationIdMiddleware:
         if response.status_code >= 400 and not getattr(response, "_has_been_logged", False):
             # Django logs error responses that a view returned (not raised) after the middleware chain,
             # outside the transaction; logging them here gives that line the correlation ID.
-            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+            # log_response reads the status code alone, which every kind of response has.
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)  # type: ignore[arg-type]
         response[app_settings.HEADER] = ctx.correlation_id
         if app_settings.ACCESS_LOG:
             access_logger.info(
@@ -107,7 +116,7 @@ class CorrelationIdMiddleware:
                 request.method,
                 request.get_full_path(),
                 response.status_code,
-                (perf_counter() - request.tracing_started) * 1000,
+                (perf_counter() - cast(TracedHttpRequest, request).tracing_started) * 1000,
                 extra={"status_code": response.status_code},
             )
         if app_settings.EXPOSE_HEADER:

@@ -25,9 +25,10 @@ def install(app: Celery) -> None:
     app.steps["worker"].add(OutboxRelayStep)
     task_base = app.Task
     if uses_default_request(task_base):
-        task_base.Request = TracedRequest
+        # celery-types declares Request as a str; Celery takes a class or a dotted path.
+        task_base.Request = TracedRequest  # type: ignore[assignment]
     if app.amqp_cls in (AMQP, "celery.app.amqp:AMQP"):
-        app.amqp_cls = TracedAMQP
+        app.amqp_cls = TracedAMQP  # type: ignore[assignment]  # a class, as Celery accepts
         # Built already when something was sent before install(): built again, with the new class.
         vars(app).pop("amqp", None)
     _state["installed"] = True

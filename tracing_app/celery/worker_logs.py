@@ -76,7 +76,7 @@ def instrument_handlers(
             handler.setFormatter(JsonFormatter())
         elif text_format and isinstance(handler.formatter, ColorFormatter):
             handler.setFormatter(
-                type(handler.formatter)(
+                type(handler.formatter)(  # type: ignore[call-arg]  # celery-types lacks datefmt
                     with_correlation_id(text_format), datefmt=handler.formatter.datefmt, use_color=colorize
                 )
             )
@@ -98,7 +98,9 @@ def after_setup_logger(
     own handlers on every other logger."""
     if logger is not None:
         instrument_handlers(logger, format, colorize)
-    instrument_handlers(get_multiprocessing_logger(), format, colorize)
+    multiprocessing_logger = get_multiprocessing_logger()
+    if multiprocessing_logger is not None:
+        instrument_handlers(multiprocessing_logger, format, colorize)
     _instrument_project_handlers(worker_logs_json())
 
 

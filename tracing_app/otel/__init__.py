@@ -25,14 +25,16 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from tracing_app.otel.names import ATTRIBUTE, BAGGAGE_KEY
+
+_trace: ModuleType | None
 try:
     from opentelemetry import trace as _trace
 except ImportError:  # the "otel" extra is not installed
     _trace = None
-
-from tracing_app.otel.names import ATTRIBUTE, BAGGAGE_KEY
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
@@ -157,6 +159,7 @@ def continue_trace(trace_parent: str | None, name: str, **attributes: Any) -> It
         yield None
         return
     from opentelemetry import context as otel_context
+    from opentelemetry.trace import SpanKind
 
     from tracing_app.context import current
     from tracing_app.otel.carried_baggage import with_correlation_id
@@ -170,7 +173,7 @@ def continue_trace(trace_parent: str | None, name: str, **attributes: Any) -> It
     token = otel_context.attach(parent)
     try:
         with _wiring.provider.get_tracer("tracing_app").start_as_current_span(
-            name, kind=_trace.SpanKind.CONSUMER, attributes=attributes or None
+            name, kind=SpanKind.CONSUMER, attributes=attributes or None
         ) as span:
             yield span
     finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
+from typing import cast
 
 from opentelemetry import context as otel_context
 
@@ -112,7 +113,7 @@ def keep(records: list[logging.LogRecord], context: otel_context.Context) -> ote
     """``context`` carrying ``records`` (and any it already held) until :func:`release`."""
     if not records:
         return context
-    earlier = otel_context.get_value(_HELD, context)
+    earlier = cast("list[logging.LogRecord] | None", otel_context.get_value(_HELD, context))
     if earlier:
         earlier.extend(records)
         return context
@@ -121,7 +122,7 @@ def keep(records: list[logging.LogRecord], context: otel_context.Context) -> ote
 
 def release(ctx: TraceContext) -> None:
     """Log the records held in the current context, once, as lines of the transaction ``ctx``."""
-    records = otel_context.get_value(_HELD)
+    records = cast("list[logging.LogRecord] | None", otel_context.get_value(_HELD))
     if not records:
         return
     empty = app_settings.LOG_EMPTY_VALUE

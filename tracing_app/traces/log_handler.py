@@ -58,7 +58,7 @@ class TraceEventHandler(logging.Handler):
                 "location": f"{record.module}:{record.lineno}",
             }
             if exc is not None:
-                details = describe_exception(exc, record.exc_info[2])
+                details = describe_exception(exc, record.exc_info[2] if record.exc_info else None)
                 attributes["exception"] = details["exception"]
                 attributes["exception_message"] = details["message"]
                 attributes["traceback"] = details["traceback"]
