@@ -11,7 +11,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from tracing_app.conf import DEFAULTS, app_settings
-from tracing_app.logging import CorrelationIdFilter, configured_class
+from tracing_app.logs import CorrelationIdFilter, configured_class
 
 MIDDLEWARE_PATH = "tracing_app.middleware.CorrelationIdMiddleware"
 # RFC 9110 "token": the characters a header field name may use.
@@ -120,7 +120,7 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 
 REST_HANDLER = "tracing_app.rest.exception_handler"
 REST_RENDERER = "tracing_app.rest.EnvelopeJSONRenderer"
-FILTER_PATH = "tracing_app.logging.CorrelationIdFilter"
+FILTER_PATH = "tracing_app.logs.CorrelationIdFilter"
 # The record fields CorrelationIdFilter adds, as %-, {- or $-style format fields.
 _FILTER_FIELDS = re.compile(
     r"%\((correlation_id|causation_id|trace_id|span_id)\)"

@@ -54,10 +54,10 @@ from django.db import (
 from django.dispatch import receiver
 from django.utils import timezone
 
-from tracing_app import logging as tracing_logging
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext, _current
 from tracing_app.ids import safe_repr
+from tracing_app.logs import current_span_ids
 
 logger = logging.getLogger("tracing_app.recorder")
 
@@ -147,7 +147,7 @@ def emit(
     if not (error or ctx.sampled) or not app_settings.TRACE_ENABLED:
         return
     try:
-        span = tracing_logging.current_span_ids()
+        span = current_span_ids()
         _recorder.enqueue(
             PendingEvent(
                 ctx.correlation_id,

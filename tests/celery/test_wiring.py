@@ -16,7 +16,7 @@ from tests.taskapp import tasks
 from tracing_app import celery as tracing_celery
 from tracing_app.celery import TracedRequest, TracingStrategies, check_celery_installed, install
 from tracing_app.context import bind
-from tracing_app.logging import CorrelationIdFilter, JsonFormatter
+from tracing_app.logs import CorrelationIdFilter, JsonFormatter
 
 
 def receivers_of(signal: signals.Signal, name: str) -> int:

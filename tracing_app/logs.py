@@ -2,8 +2,8 @@
 
 Both are meant for ``LOGGING`` dictConfig::
 
-    "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
-    "formatters": {"json": {"()": "tracing_app.logging.JsonFormatter"}},
+    "filters": {"correlation": {"()": "tracing_app.logs.CorrelationIdFilter"}},
+    "formatters": {"json": {"()": "tracing_app.logs.JsonFormatter"}},
 """
 
 from __future__ import annotations
