@@ -11,9 +11,8 @@ from celery import signals
 
 from tests.trace import tasks
 from tests.trace.conftest import events
-from tracing_app import recorder
 from tracing_app.context import bind, current
-from tracing_app.traces import celery_events
+from tracing_app.traces import celery_events, recorder
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
 

@@ -25,8 +25,8 @@ from celery import signals
 from tracing_app.celery import SEQUENCE_HEADER, publish_failed, publishing_deferred, task_requeued
 from tracing_app.conf import app_settings
 from tracing_app.context import _current
-from tracing_app.recorder import describe_exception, emit, flush, mark_recorded
 from tracing_app.traces.log_handler import TraceEventHandler
+from tracing_app.traces.recorder import describe_exception, emit, flush, mark_recorded
 
 # perf_counter() at task_prerun, per task ID, in the process running the task.
 _started: dict[str, float] = {}
