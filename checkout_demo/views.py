@@ -30,7 +30,7 @@ from checkout_demo.serializers import (
     OrderSerializer,
     ProductSerializer,
 )
-from tracing_app.idempotency.http import IdempotencyOptions, IdempotentAPIViewMixin
+from tracing_app.idempotency import IdempotencyOptions, IdempotentAPIViewMixin
 from tracing_app.traces import annotate
 
 

@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "IDEMPOTENCY_REQUIRED": False,
     # Methods an idempotent view guards; other methods run untouched.
     "IDEMPOTENCY_METHODS": ("POST", "PUT", "PATCH", "DELETE"),
-    # Views guarded without a decorator (needs tracing_app.idempotency.http.IdempotencyMiddleware):
+    # Views guarded without a decorator (needs tracing_app.idempotency.middleware.IdempotencyMiddleware):
     # URL names ("orders-list", "shop:orders-list") or dotted view paths, as a list, or a dict mapping
     # each to options of `idempotent()` (e.g. {"orders-list": {"required": True}}).
     "IDEMPOTENCY_VIEWS": (),

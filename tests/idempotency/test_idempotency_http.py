@@ -424,7 +424,7 @@ class TestConfiguredViews:
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "tracing_app.idempotency.http.IdempotencyMiddleware",
+        "tracing_app.idempotency.middleware.IdempotencyMiddleware",
     ]
 
     def configured(self, views: Any) -> Any:
