@@ -57,7 +57,7 @@ class PendingEvent(NamedTuple):
     trace_id: str
     span_id: str
     attributes: Mapping[str, Any]
-    # Attributes not cleaned yet: the writer thread cleans them (see emit's ``owned``).
+    # Attributes not cleaned yet: the writer thread cleans them (see ``owned`` in the recorder's emit()).
     raw: bool = False
 
 

@@ -1,9 +1,9 @@
 """Writing one batch of trace events: ``COPY`` on PostgreSQL with psycopg 3, ``bulk_create`` elsewhere.
 
-Runs in the recorder's writer thread. Rows are plain tuples (no model instances), and on PostgreSQL they
-stream through one ``COPY ... FROM STDIN``, which costs the writer a fraction of what building and
-inserting model instances does; the batch's figures are merged into the ``Trace`` rows in the same
-transaction (:mod:`tracing_app.traces.rollup`).
+Runs in the writer thread of :mod:`tracing_app.traces.buffer`. Rows are plain tuples (no model
+instances), and on PostgreSQL they stream through one ``COPY ... FROM STDIN``, which costs the writer a
+fraction of what building and inserting model instances does; the batch's figures are merged into the
+``Trace`` rows in the same transaction (:mod:`tracing_app.traces.rollup`).
 """
 
 from __future__ import annotations
