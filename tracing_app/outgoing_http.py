@@ -37,12 +37,12 @@ try:
     from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace
 except ImportError:  # the "otel" extra is not installed: the correlation header still travels
-    trace = None
+    trace = None  # type: ignore[assignment]
 
 try:
     from requests.adapters import HTTPAdapter
 except ImportError:  # requests is optional
-    HTTPAdapter = None
+    HTTPAdapter = None  # type: ignore[assignment,misc]
 
 #: Span attribute recording the caller's traceparent on a :func:`detached_trace` root span.
 CALLER_ATTRIBUTE = "tracing_app.caller_traceparent"

@@ -60,7 +60,7 @@ def guard_view(view: View, options: IdempotencyOptions) -> View:
             bases: tuple[type, ...] = (api_view_class,)
         else:
             bases = (IdempotentAPIViewMixin, api_view_class)
-        guarded_class = type(api_view_class.__name__, bases, {"idempotency": options})
+        guarded_class: Any = type(api_view_class.__name__, bases, {"idempotency": options})
         # A router's ViewSet view carries its method -> action map, which as_view() needs again.
         actions = getattr(view, "actions", None)
         initkwargs = getattr(view, "initkwargs", {})

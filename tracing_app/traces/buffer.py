@@ -69,7 +69,7 @@ def _moment(created: float, aware: bool) -> datetime:
 def _attributes_of(event: PendingEvent) -> dict[str, Any]:
     """The event's attributes as stored, cleaned here if the caller left that to the writer."""
     if not event.raw:
-        return event.attributes  # type: ignore[return-value]  (clean_attributes made it a dict)
+        return event.attributes  # type: ignore[return-value]  # clean_attributes made it a dict
     try:
         return clean_attributes(event.attributes)
     except Exception:
