@@ -1,5 +1,3 @@
-from importlib.util import find_spec
-
 from django.apps import AppConfig
 
 
@@ -9,17 +7,12 @@ class TracingAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tracing_app import checks  # noqa: F401  (registers the system checks)
-        from tracing_app.idempotency import checks as idempotency_checks  # noqa: F401  (its checks)
-        from tracing_app.outbox import checks as outbox_checks  # noqa: F401  (its checks)
+        from tracing_app.checks import register_all
+        from tracing_app.conf import app_settings
         from tracing_app.traces import wiring
 
+        register_all()
         wiring.connect()
-
-        if find_spec("celery") is not None:
-            from tracing_app import celery  # noqa: F401  (registers the Celery wiring check)
-
-        from tracing_app.conf import app_settings
 
         if app_settings.OTEL_ENABLED:
             from tracing_app import otel

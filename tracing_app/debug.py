@@ -8,6 +8,7 @@ plain-text version, sent to ``curl`` and in error e-mails) shows the ID the logs
 from __future__ import annotations
 
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter
 
 from tracing_app.context import get_correlation_id
@@ -21,7 +22,7 @@ class CorrelationIdExceptionReporter(ExceptionReporter):
     def correlation_id(self) -> str | None:
         return getattr(self.request, "correlation_id", None) or get_correlation_id()
 
-    def get_traceback_html(self) -> str:
+    def get_traceback_html(self) -> SafeString:
         page = super().get_traceback_html()
         correlation_id = self.correlation_id()
         if not correlation_id:
@@ -29,9 +30,10 @@ class CorrelationIdExceptionReporter(ExceptionReporter):
         banner = format_html(
             '<p id="correlation-id"><strong>Correlation ID:</strong> <code>{}</code></p>', correlation_id
         )
-        return page.replace(_SUMMARY, _SUMMARY + banner, 1)
+        # The page is Django's own markup and the banner is escaped: the result is as safe as the page.
+        return mark_safe(page.replace(_SUMMARY, _SUMMARY + banner, 1))  # noqa: S308
 
-    def get_traceback_text(self) -> str:
+    def get_traceback_text(self) -> SafeString:
         text = super().get_traceback_text()
         correlation_id = self.correlation_id()
-        return f"Correlation ID: {correlation_id}\n{text}" if correlation_id else text
+        return mark_safe(f"Correlation ID: {correlation_id}\n{text}") if correlation_id else text  # noqa: S308

@@ -1,4 +1,4 @@
-"""The README's "Add it to your project" snippets, read from README.md at test time.
+"""The README's "Add it to your project" snippets, then docs/install.md's, read at test time.
 
 Each Python snippet's first line names where it goes: ``# proj/settings.py: at the end`` (appended),
 ``# proj/settings.py (text logs)`` (a labelled alternative), ``# proj/celery.py`` (a file of its own).
@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+INSTALL_PAGE = ROOT / "docs" / "install.md"
 SECTION = "## Add it to your project"
 _BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 _TARGET = re.compile(r"# (?P<path>[\w./]+)(?::[^(]*| \((?P<label>[^)]+)\))?$")
@@ -26,11 +28,12 @@ class Snippet:
 
 
 def snippets() -> list[Snippet]:
-    text = README.read_text()
-    start = text.index(SECTION)
-    end = text.index("\n## ", start + len(SECTION))
+    """The README's section first: the variants on the install page build on its settings."""
+    readme = README.read_text()
+    start = readme.index(SECTION)
+    end = readme.index("\n## ", start + len(SECTION))
     found = []
-    for language, code in _BLOCK.findall(text[start:end]):
+    for language, code in _BLOCK.findall(readme[start:end] + INSTALL_PAGE.read_text()):
         if language != "python":
             found.append(Snippet(language, "", None, code))
             continue

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.checks import run_checks
 from django.test import override_settings
 
+from tracing_app.checks.idempotency import MIDDLEWARE_PATH
 from tracing_app.conf import app_settings
-from tracing_app.idempotency.checks import MIDDLEWARE_PATH
 
 
 def ids(**idempotency: Any) -> list[str]:

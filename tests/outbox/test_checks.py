@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from tracing_app.outbox.checks import check_outbox_settings
+from tracing_app.checks.outbox import check_outbox_settings
 
 
 def ids(**outbox: object) -> set[str]:

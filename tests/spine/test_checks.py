@@ -2,7 +2,8 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from tracing_app.checks import MIDDLEWARE_PATH
+from tracing_app.checks.celery import check_celery_installed
+from tracing_app.checks.middleware import MIDDLEWARE_PATH
 
 
 def ids(**overrides):
@@ -21,10 +22,10 @@ def test_demo_settings_are_clean():
         ({"HEADER": "X Correlation"}, "tracing_app.E002"),
         ({"ALTERNATE_HEADERS": ["X-Request-ID\r\n"]}, "tracing_app.E002"),
         ({"ID_PATTERN": "[a-z"}, "tracing_app.E003"),
-        ({"ID_PATTERN": ".+"}, "tracing_app.E003"),
-        ({"ID_PATTERN": r"[\w\s]+"}, "tracing_app.E003"),
+        ({"ID_PATTERN": ".+"}, "tracing_app.E006"),
+        ({"ID_PATTERN": r"[\w\s]+"}, "tracing_app.E006"),
         ({"MAX_ID_LENGTH": 10_000}, "tracing_app.E004"),
-        ({"ACCEPTED_FORMATS": ["ulid", "snowflake"]}, "tracing_app.E004"),
+        ({"ACCEPTED_FORMATS": ["ulid", "snowflake"]}, "tracing_app.E007"),
         ({"SAMPLE_RATE": 1.5}, "tracing_app.E005"),
         ({"SAMPLE_RATE": "half"}, "tracing_app.E005"),
     ],
@@ -63,9 +64,15 @@ def test_a_project_exception_handler_in_rest_framework_is_flagged():
     )
 
 
-@pytest.mark.parametrize("handler", ["tests.spine.handlers.missing", "tracing_app.rest.exception_handler"])
-def test_the_project_exception_handler_must_import_and_not_be_ours(handler):
-    assert "tracing_app.E013" in ids(TRACING_APP={"DRF_EXCEPTION_HANDLER": handler})
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        ("tracing_app.rest.exception_handler", "tracing_app.E013"),
+        ("tests.spine.handlers.missing", "tracing_app.E015"),
+    ],
+)
+def test_the_project_exception_handler_must_not_be_ours_and_must_import(handler, expected):
+    assert ids(TRACING_APP={"DRF_EXCEPTION_HANDLER": handler}) == [expected]
 
 
 def logging_config(filters):
@@ -83,3 +90,13 @@ def test_a_log_format_naming_our_fields_needs_the_filter():
     braces = logging_config([])
     braces["formatters"]["text"] = {"format": "{asctime} {trace_id:>32} {message}", "style": "{"}
     assert "tracing_app.E014" in ids(LOGGING=braces)
+
+
+def test_celery_without_install_is_flagged(monkeypatch):
+    import tracing_app.celery
+
+    assert check_celery_installed() == []
+    monkeypatch.setattr(tracing_app.celery, "is_installed", lambda: False)
+    (warning,) = check_celery_installed()
+    assert warning.id == "tracing_app.W301"
+    assert "install(app)" in warning.hint

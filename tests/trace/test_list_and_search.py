@@ -118,7 +118,7 @@ def test_tracebacks_read_as_frames_with_the_exception_first(viewer_client):
     ("setting", "value", "check_id"),
     [
         ("TRACE_COMPENSATION_TASKS", "compensate", "tracing_app.E504"),
-        ("TRACE_ADMIN_LINKS", "no.such.module.links", "tracing_app.E505"),
+        ("TRACE_ADMIN_LINKS", "no.such.module.links", "tracing_app.E506"),
         ("TRACE_ADMIN_LINKS", {"order_id": 3}, "tracing_app.E505"),
     ],
 )

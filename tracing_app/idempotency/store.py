@@ -46,7 +46,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import DataError, OperationalError, connections
 from django.db.models import F, Q, QuerySet
@@ -57,6 +57,7 @@ from django.utils import timezone
 from tracing_app.idempotency.keys import NAMESPACE, record_key
 from tracing_app.idempotency.models import IdempotencyRecord
 from tracing_app.ids import derive_id, new_id
+from tracing_app.model_columns import column, concrete_field
 from tracing_app.traces import recorder
 
 State = IdempotencyRecord.State
@@ -146,10 +147,10 @@ class Claim:
         so nothing commits without its record; that raises :class:`LeaseLost`.
         """
         connection = connections[self.using]
-        query = self._owned().query.chain(UpdateQuery)
+        query = cast(UpdateQuery, self._owned().query.chain(UpdateQuery))
         query.add_update_values(_completion(status, headers, body, size))
         update, params = query.get_compiler(self.using).as_sql()
-        pk = connection.ops.quote_name(IdempotencyRecord._meta.pk.column)
+        pk = connection.ops.quote_name(column(IdempotencyRecord, "pk"))
         # The compiled UPDATE and a quoted column name are interpolated; every value is a parameter.
         sql = f"WITH done AS ({update} RETURNING {pk}) SELECT 1 / count(*) FROM done; COMMIT"  # noqa: S608
         try:
@@ -263,10 +264,10 @@ def claim(
                 return ClaimResult(Outcome.MISMATCH, record=record)
             if record.state == State.COMPLETED:
                 # Counted here, in the claim, so every caller (HTTP, tasks) counts the same way.
-                replayed = _replay(using, key, fingerprint, now)
-                if replayed is None:
+                completed = _replay(using, key, fingerprint, now)
+                if completed is None:
                     continue  # changed since it was read: purged, or reset by a claim that found it expired
-                return ClaimResult(Outcome.COMPLETED, record=replayed)
+                return ClaimResult(Outcome.COMPLETED, record=completed)
             if not _reclaimable(record, now):
                 return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
             taken = manager.filter(
@@ -395,10 +396,10 @@ def _insert(using: str, values: dict[str, Any], lock_timeout: float | None = Non
     connection = connections[using]
     ops = connection.ops
     meta = IdempotencyRecord._meta
-    fields = [meta.get_field(name) for name in values]
+    fields = [concrete_field(IdempotencyRecord, name) for name in values]
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     table = ops.quote_name(meta.db_table)
-    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(ops.quote_name(column(IdempotencyRecord, name)) for name in values)
     placeholders = ", ".join(["%s"] * len(fields))
     suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
     if lock_timeout is None:
@@ -462,10 +463,12 @@ def _read_conflicting(
     sql = (
         f"WITH replayed AS ({update}) SELECT TRUE AS replayed, {columns} FROM replayed "  # noqa: S608
         f"UNION ALL SELECT FALSE, {columns} FROM {ops.quote_name(meta.db_table)} "
-        f"WHERE {ops.quote_name(meta.pk.column)} = %s AND NOT EXISTS (SELECT 1 FROM replayed)"
+        f"WHERE {ops.quote_name(column(IdempotencyRecord, 'pk'))} = %s "
+        "AND NOT EXISTS (SELECT 1 FROM replayed)"
     )
     record = next(iter(manager.raw(sql, [*params, key])), None)
-    return record, record is not None and record.replayed
+    # "replayed" is the raw query's extra column, set on the instance beside the model's fields.
+    return record, record is not None and bool(getattr(record, "replayed", False))
 
 
 def _replay_statement(
@@ -474,21 +477,21 @@ def _replay_statement(
     ops = connections[using].ops
     meta = IdempotencyRecord._meta
 
-    def column(name: str) -> str:
-        return ops.quote_name(meta.get_field(name).column)
+    def quoted(name: str) -> str:
+        return ops.quote_name(column(IdempotencyRecord, name))
 
     # The conditions under which claim() replays a record it read: not expired (an expired record starts
     # over), the same fingerprint (else 422), completed (else 409 or a takeover). Only quoted
     # identifiers from the model are interpolated; every value is a parameter.
-    count = column("replay_count")
+    count = quoted("replay_count")
     # set_config(..., true) lasts until the statement's own implicit transaction commits.
     durability = (
         "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
     )
     sql = (
         f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
-        f"WHERE {column('key')} = %s AND {column('state')} = %s AND {column('fingerprint')} = %s "
-        f"AND {column('expires_at')} > %s RETURNING {_columns(ops)}"
+        f"WHERE {quoted('key')} = %s AND {quoted('state')} = %s AND {quoted('fingerprint')} = %s "
+        f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}"
     )
     return sql, [key, State.COMPLETED.value, fingerprint, now]
 

@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from celery import Task, current_task
+from celery import Task
+from celery._state import get_current_task
 from django.db import transaction
 from kombu.utils.json import dumps, loads
 
@@ -156,11 +157,13 @@ def _once(
     if result.outcome is store.Outcome.MISMATCH:
         raise KeyReused(f"key {client_key!r} of {operation} was already used with other arguments")
     if result.outcome is store.Outcome.COMPLETED:
+        assert record is not None  # a completed claim always carries its record
         store.record_replay(record)
         body = record.response_body
         yield Step(key=record.pk, completed=True, result=loads(bytes(body)) if body is not None else None)
         return
     claim = result.claim
+    assert claim is not None  # neither completed nor a mismatch: this attempt acquired the key
     step = Step(key=claim.key, completed=False, claim=claim)
     try:
         with transaction.atomic(using=using), store.activated(claim):
@@ -210,5 +213,5 @@ def _encode(result: Any) -> bytes | None:
     return body if len(body) <= app_settings.IDEMPOTENCY_MAX_RESPONSE_BYTES else None
 
 
-def _running_task() -> Task | None:
-    return current_task._get_current_object() if current_task else None
+def _running_task() -> Task[Any, Any] | None:
+    return get_current_task()

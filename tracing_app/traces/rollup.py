@@ -9,11 +9,13 @@ merged, and written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from tracing_app.model_columns import column
 from tracing_app.traces.models import Trace, TraceEvent
 from tracing_app.traces.summary import Entry, EventLike, Figures, figures_of, tally
 
@@ -77,6 +79,16 @@ class _Figures:
     """A ``Trace`` row's columns as :func:`write_figures` fills them, without a model instance."""
 
     __slots__ = ("correlation_id", *_FIELDS)
+    started_at: datetime
+    ended_at: datetime | None
+    duration_ms: float | None
+    outcome: str
+    entry_point: str
+    entry_hop: str
+    entry_sequence: int | None
+    entry_method: str
+    entry_status: str
+    single_read: bool
 
     def __init__(self, correlation_id: str) -> None:
         self.correlation_id = correlation_id
@@ -86,7 +98,7 @@ def _new_row(correlation_id: str, found: Figures) -> _Figures:
     row = _Figures(correlation_id)
     figures = Figures()
     figures.merge(found)
-    write_figures(row, figures)  # type: ignore[arg-type]  (the same attributes as a Trace)
+    write_figures(row, figures)
     return row
 
 
@@ -98,8 +110,7 @@ _STAGE = "tracing_app_trace_stage"
 def _stage(connection: BaseDatabaseWrapper, rows: list[Any]) -> str:
     """Copy ``rows`` into the (emptied) staging table; returns the quoted column list."""
     quote = connection.ops.quote_name
-    fields = [Trace._meta.pk, *(Trace._meta.get_field(name) for name in _FIELDS)]
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    columns = ", ".join(quote(column(Trace, name)) for name in ("pk", *_FIELDS))
     with connection.cursor() as cursor:
         # Emptied here too: batches flushed inside one outer transaction (tests) share a commit. One round
         # trip for both statements.
@@ -120,7 +131,7 @@ def _insert_new(connection: BaseDatabaseWrapper, rows: list[_Figures]) -> set[st
     """Insert ``rows`` (in key order, so concurrent writers lock alike); returns the keys inserted."""
     columns = _stage(connection, rows)
     table = connection.ops.quote_name(Trace._meta.db_table)
-    key = connection.ops.quote_name(Trace._meta.pk.column)  # type: ignore[union-attr]
+    key = connection.ops.quote_name(column(Trace, "pk"))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGE} ORDER BY {key} "  # noqa: S608 (names from the model)
@@ -136,11 +147,9 @@ def _update(connection: BaseDatabaseWrapper, rows: list[Trace]) -> None:
     _stage(connection, rows)
     quote = connection.ops.quote_name
     table = quote(Trace._meta.db_table)
-    key = quote(Trace._meta.pk.column)  # type: ignore[union-attr]
-    assignments = ", ".join(
-        f"{quote(column)} = s.{quote(column)}"
-        for column in (Trace._meta.get_field(name).column for name in _FIELDS)
-    )
+    key = quote(column(Trace, "pk"))
+    quoted = [quote(column(Trace, name)) for name in _FIELDS]
+    assignments = ", ".join(f"{name} = s.{name}" for name in quoted)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET {assignments} FROM {_STAGE} AS s WHERE {table}.{key} = s.{key}")  # noqa: S608 (names from the model)
 
@@ -205,7 +214,7 @@ def figures_of_row(row: Trace) -> Figures:
     )
 
 
-def write_figures(row: Trace, figures: Figures) -> None:
+def write_figures(row: Trace | _Figures, figures: Figures) -> None:
     entry = figures.entry
     row.started_at = figures.started_at or row.started_at
     row.ended_at = figures.ended_at

@@ -10,8 +10,6 @@ from tracing_app.traces.http_events import on_got_request_exception
 
 
 def connect() -> None:
-    from tracing_app.traces import checks  # noqa: F401  (registers the trace store's system checks)
-
     got_request_exception.connect(
         on_got_request_exception, dispatch_uid="tracing_app.traces.on_got_request_exception"
     )

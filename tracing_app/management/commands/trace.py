@@ -102,9 +102,9 @@ class Command(BaseCommand):
         )
         for row in trace.rows:
             event = row.event
-            hop = ("  " * row.depth + printable(row.hop.short_name or row.hop.hop_id))[:30]
+            hop_label = ("  " * row.depth + printable(row.hop.short_name or row.hop.hop_id))[:30]
             line = (
-                f"{event.sequence:>5}  {row.time_label:<12}  {hop:<30}  {row.kind_label:<17}  "
+                f"{event.sequence:>5}  {row.time_label:<12}  {hop_label:<30}  {row.kind_label:<17}  "
                 f"{printable(event.status)[:8]:<8}  {row.duration_label:>9}  {printable(row.summary)}"
             )
             out.write(style.ERROR(line) if event.error else line)

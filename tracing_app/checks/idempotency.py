@@ -1,4 +1,4 @@
-"""System checks for the idempotency settings (IDs tracing_app.E4xx / W4xx).
+"""Checks of the idempotency settings and guarded views (IDs tracing_app.E4xx / W4xx).
 
 A misconfiguration here would not fail loudly at run time: views listed in ``IDEMPOTENCY_VIEWS`` without
 the middleware simply run unguarded, and a client's retry runs twice.
@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error
 from django.core.checks import Warning as CheckWarning
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils.module_loading import import_string
 
-from tracing_app.checks import known_database, positive_numbers
+from tracing_app.checks.values import importable, known_database, positive_numbers
 from tracing_app.conf import app_settings
 from tracing_app.idempotency.decorator import why_unguardable
 from tracing_app.idempotency.drf import IdempotentAPIViewMixin
@@ -35,7 +34,6 @@ _POSITIVE = (
 )
 
 
-@register(Tags.compatibility)
 def check_idempotency_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     messages = known_database("IDEMPOTENCY_DATABASE", "tracing_app.E401")
     middleware = list(settings.MIDDLEWARE)
@@ -68,16 +66,10 @@ def check_idempotency_settings(app_configs: Any = None, **kwargs: Any) -> list[C
         )
     scope = app_settings.IDEMPOTENCY_SCOPE
     if isinstance(scope, str):
-        try:
-            import_string(scope)
-        except ImportError as exc:
-            messages.append(
-                Error(f"TRACING_APP['IDEMPOTENCY_SCOPE'] cannot be imported: {exc}.", id="tracing_app.E405")
-            )
+        messages += importable("IDEMPOTENCY_SCOPE", scope, "tracing_app.E405")
     return messages
 
 
-@register(Tags.urls)
 def check_guarded_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Every ``IDEMPOTENCY_VIEWS`` entry names a view that can be guarded, and no guarded DRF view lets
     anonymous clients in while nothing tells them apart (their keys would be refused)."""
@@ -101,11 +93,10 @@ def check_guarded_views(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="tracing_app.E406",
                 )
             )
-        elif why_unguardable(view):
+        elif reason := why_unguardable(view):
             messages.append(
                 Error(
-                    f"TRACING_APP['IDEMPOTENCY_VIEWS'] names {entry!r}, which cannot be guarded: "
-                    f"{why_unguardable(view)}.",
+                    f"TRACING_APP['IDEMPOTENCY_VIEWS'] names {entry!r}, which cannot be guarded: {reason}.",
                     id="tracing_app.E407",
                 )
             )
