@@ -234,7 +234,7 @@ def worker_main() -> None:
     import django
 
     django.setup()
-    from tracing_app import recorder
+    from tracing_app.traces import recorder
 
     def measured(**arguments: Any) -> dict[str, Any]:
         result = measure(**arguments)

@@ -10,7 +10,7 @@ import json
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from tracing_app.idempotency.http import idempotent
+from tracing_app.idempotency import idempotent
 
 ORDERS_TABLE = "bench_idempotency_order"
 

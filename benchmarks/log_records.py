@@ -45,7 +45,7 @@ def _text_formatter(field: str) -> Callable[[], logging.Formatter]:
 
 
 def _setups() -> list[Setup]:
-    from tracing_app.logging import CorrelationIdFilter, JsonFormatter
+    from tracing_app.logs import CorrelationIdFilter, JsonFormatter
 
     setups = [
         Setup("plain", "plain logging, text (baseline)", None, lambda: logging.Formatter(TEXT)),

@@ -39,7 +39,7 @@ def _transaction(emit: Any, context: type, number: int, round_index: int) -> Non
 def offered(rate: int, seconds: float, round_index: int) -> dict[str, Any]:
     """Record ``rate`` events/s for ``seconds`` while the writer thread writes; then flush the rest."""
     from tracing_app.context import TraceContext
-    from tracing_app.recorder import emit, flush
+    from tracing_app.traces.recorder import emit, flush
 
     transactions = int(rate * seconds) // 2
     chunk = 100
@@ -62,11 +62,11 @@ def capacity(events: int, round_index: int) -> dict[str, Any]:
     from django.conf import settings
     from django.test import override_settings
 
-    from tracing_app import recorder
     from tracing_app.context import TraceContext
+    from tracing_app.traces import buffer, recorder
 
     with override_settings(TRACING_APP={**settings.TRACING_APP, "TRACE_BUFFER_SIZE": events}):
-        with recorder._recorder._write_lock:  # the writer thread must not start on a half-filled buffer
+        with buffer.pending_events._write_lock:  # the writer thread must not start on a half-filled buffer
             for number in range(events // 2):
                 _transaction(recorder.emit, TraceContext, number, round_index)
             started = time.perf_counter()

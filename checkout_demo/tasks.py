@@ -26,7 +26,7 @@ from checkout_demo.conf import demo_settings
 from checkout_demo.gateway import GatewayError, GatewayTimeout
 from checkout_demo.join import join_transaction
 from checkout_demo.models import Order
-from tracing_app.idempotency.tasks import idempotent_block
+from tracing_app.idempotency import idempotent_block
 from tracing_app.outbox import send_on_commit
 from tracing_app.resumption import resume_transaction
 

@@ -30,8 +30,8 @@ from checkout_demo.serializers import (
     OrderSerializer,
     ProductSerializer,
 )
-from tracing_app.idempotency.http import IdempotencyOptions, IdempotentAPIViewMixin
-from tracing_app.recorder import annotate
+from tracing_app.idempotency import IdempotencyOptions, IdempotentAPIViewMixin
+from tracing_app.traces import annotate
 
 
 @extend_schema(summary="Liveness probe", responses=inline_serializer("Pong", {"pong": BooleanField()}))

@@ -172,8 +172,8 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
-    "formatters": {"json": {"()": "tracing_app.logging.JsonFormatter"}},
+    "filters": {"correlation": {"()": "tracing_app.logs.CorrelationIdFilter"}},
+    "formatters": {"json": {"()": "tracing_app.logs.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

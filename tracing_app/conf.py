@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_LOG": False,
     # Share of transactions whose events are recorded (0.0 to 1.0); errors are always recorded.
     "SAMPLE_RATE": 1.0,
-    # Trace events (tracing_app.recorder): master switch; False records nothing, errors included.
+    # Trace events (tracing_app.traces.recorder): master switch; False records nothing, errors included.
     "TRACE_ENABLED": True,
     # Database alias the trace events are written to (a separate database keeps them off the main one).
     "TRACE_DATABASE": "default",
@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "IDEMPOTENCY_REQUIRED": False,
     # Methods an idempotent view guards; other methods run untouched.
     "IDEMPOTENCY_METHODS": ("POST", "PUT", "PATCH", "DELETE"),
-    # Views guarded without a decorator (needs tracing_app.idempotency.http.IdempotencyMiddleware):
+    # Views guarded without a decorator (needs tracing_app.idempotency.middleware.IdempotencyMiddleware):
     # URL names ("orders-list", "shop:orders-list") or dotted view paths, as a list, or a dict mapping
     # each to options of `idempotent()` (e.g. {"orders-list": {"required": True}}).
     "IDEMPOTENCY_VIEWS": (),

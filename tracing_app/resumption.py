@@ -25,7 +25,7 @@ from django.db.models import Max
 from tracing_app import ids
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext, activate, current, deactivate, from_carrier
-from tracing_app.recorder import emit
+from tracing_app.traces.recorder import emit
 
 __all__ = ["resume_transaction"]
 

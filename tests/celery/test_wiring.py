@@ -16,7 +16,7 @@ from tests.taskapp import tasks
 from tracing_app.celery import TracedRequest, TracingStrategies, install, is_installed
 from tracing_app.celery.pipeline import RECEIVERS, dispatch_uid
 from tracing_app.context import bind
-from tracing_app.logging import CorrelationIdFilter, JsonFormatter
+from tracing_app.logs import CorrelationIdFilter, JsonFormatter
 
 
 def ours_on(signal: Any) -> list[str]:

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from tracing_app.conf import app_settings
 from tracing_app.context import bind
-from tracing_app.logging import JsonFormatter
+from tracing_app.logs import JsonFormatter
 
 CELERY_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 
@@ -84,7 +84,7 @@ def test_json_mode_makes_every_stream_json(streams) -> None:
 @pytest.mark.parametrize(
     ("logging_config", "json_expected"),
     [
-        ({"version": 1, "formatters": {"j": {"()": "tracing_app.logging.JsonFormatter"}}}, True),
+        ({"version": 1, "formatters": {"j": {"()": "tracing_app.logs.JsonFormatter"}}}, True),
         ({"version": 1, "formatters": {"t": {"format": "%(message)s"}}}, False),
     ],
 )

@@ -5,7 +5,7 @@ from settings.test import *  # noqa: F403
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
+    "filters": {"correlation": {"()": "tracing_app.logs.CorrelationIdFilter"}},
     "formatters": {"text": {"format": "%(levelname)s %(name)s [%(correlation_id)s] %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["correlation"], "formatter": "text"}

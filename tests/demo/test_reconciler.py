@@ -14,10 +14,10 @@ from kombu import Message
 from checkout_demo import tasks
 from checkout_demo.models import Order
 from tests.demo.conftest import make_order
-from tracing_app import recorder
 from tracing_app.celery import CORRELATION_HEADER
 from tracing_app.context import bind
 from tracing_app.outbox.enqueue import wait_for_sender
+from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

@@ -15,12 +15,12 @@ from django.test import Client, RequestFactory, override_settings
 
 from tests.idempotency.conftest import visitor
 from tests.idempotency.models import Effect
-from tracing_app import recorder
 from tracing_app.conf import app_settings
 from tracing_app.idempotency.keys import principal_scope, record_key
 from tracing_app.idempotency.models import IdempotencyRecord
 from tracing_app.idempotency.store import Claim
 from tracing_app.ids import new_id
+from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.idempotency.urls")]
@@ -424,7 +424,7 @@ class TestConfiguredViews:
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "tracing_app.idempotency.http.IdempotencyMiddleware",
+        "tracing_app.idempotency.middleware.IdempotencyMiddleware",
     ]
 
     def configured(self, views: Any) -> Any:

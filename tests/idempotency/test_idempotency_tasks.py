@@ -19,7 +19,6 @@ from django.utils import timezone
 from tests.idempotency.models import Effect
 from tests.support.waiting import wait_until
 from tests.taskapp.idempotency_tasks import effect_once
-from tracing_app import recorder
 from tracing_app.conf import app_settings
 from tracing_app.context import bind
 from tracing_app.idempotency import store
@@ -27,6 +26,7 @@ from tracing_app.idempotency.keys import call_fingerprint
 from tracing_app.idempotency.models import IdempotencyRecord
 from tracing_app.idempotency.store import LeaseLost
 from tracing_app.idempotency.tasks import KeyReused, StillInFlight, idempotent_block, idempotent_task
+from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
 pytestmark = pytest.mark.django_db

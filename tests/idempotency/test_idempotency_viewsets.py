@@ -93,7 +93,7 @@ def test_wrapping_a_viewsets_as_view(alice: User) -> None:
 
 
 def test_idempotency_views_names_the_routers_routes(alice: User) -> None:
-    middleware = [*settings.MIDDLEWARE, "tracing_app.idempotency.http.IdempotencyMiddleware"]
+    middleware = [*settings.MIDDLEWARE, "tracing_app.idempotency.middleware.IdempotencyMiddleware"]
     views = {"unguarded-effect-list": {"required": True}, "unguarded-effect-detail": {}}
     with override_settings(
         MIDDLEWARE=middleware, TRACING_APP={**app_settings.user_settings(), "IDEMPOTENCY_VIEWS": views}

@@ -2,7 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tests.idempotency import views
-from tracing_app.idempotency.http import idempotent
+from tracing_app.idempotency import idempotent
 
 router = SimpleRouter()
 router.register("effects", views.EffectViewSet, basename="effect")

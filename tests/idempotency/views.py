@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from tests.idempotency.models import Effect
 from tracing_app.context import get_correlation_id
-from tracing_app.idempotency.http import IdempotencyOptions, IdempotentAPIViewMixin, idempotent
+from tracing_app.idempotency import IdempotencyOptions, IdempotentAPIViewMixin, idempotent
 from tracing_app.idempotency.store import active_claim
 
 STATUS = {"created": 201, "block": 201, "big": 201, "rejected": 400, "busy": 429, "server_error": 500}

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.support.waiting import wait_until
 from tracing_app import otel
-from tracing_app.logging import CorrelationIdFilter
+from tracing_app.logs import CorrelationIdFilter
 from tracing_app.otel.sampling import transaction_sampler
 
 

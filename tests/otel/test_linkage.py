@@ -7,8 +7,7 @@ from django.conf import settings
 from opentelemetry.trace import SpanKind
 
 from tests.otel.conftest import asgi_get
-from tracing_app import logging as tracing_logging
-from tracing_app import otel
+from tracing_app import logs, otel
 
 pytestmark = pytest.mark.urls("tests.otel.urls")
 
@@ -33,7 +32,7 @@ def test_disable_removes_the_wiring(spans):
     otel.disable()
     assert not any(m.startswith("opentelemetry") for m in settings.MIDDLEWARE)
     assert otel.edge is None
-    assert tracing_logging._span_source is None
+    assert logs._span_source is None
 
 
 def test_server_span_carries_the_correlation_id_and_the_view_sees_it_as_baggage(client, spans):

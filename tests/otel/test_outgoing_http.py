@@ -14,7 +14,7 @@ from opentelemetry import baggage
 from opentelemetry.trace import SpanKind
 
 from tests.otel.conftest import asgi_get, server_url
-from tracing_app import bind, http, otel
+from tracing_app import bind, otel, outgoing_http
 
 pytestmark = pytest.mark.urls("tests.otel.urls")
 
@@ -78,13 +78,13 @@ def test_without_opentelemetry_the_explicit_hooks_add_the_correlation_header(hea
     url = server_url(header_server)
     with bind() as ctx:
         session = requests.Session()
-        session.mount("http://", http.PropagatingAdapter())
+        session.mount("http://", outgoing_http.PropagatingAdapter())
         session.get(url, timeout=5)
-        with httpx.Client(event_hooks={"request": [http.httpx_hook]}) as client:
+        with httpx.Client(event_hooks={"request": [outgoing_http.httpx_hook]}) as client:
             client.get(url)
 
         async def call() -> None:
-            async with httpx.AsyncClient(event_hooks={"request": [http.httpx_async_hook]}) as client:
+            async with httpx.AsyncClient(event_hooks={"request": [outgoing_http.httpx_async_hook]}) as client:
                 await client.get(url)
 
         asyncio.run(call())
@@ -93,10 +93,10 @@ def test_without_opentelemetry_the_explicit_hooks_add_the_correlation_header(hea
 
 
 def test_outgoing_headers_for_other_clients(spans):
-    assert http.outgoing_headers() == {}
+    assert outgoing_http.outgoing_headers() == {}
     tracer = otel.tracer("test")
     with bind() as ctx, tracer.start_as_current_span("job") as span:
-        headers = http.outgoing_headers()
+        headers = outgoing_http.outgoing_headers()
     assert headers["X-Correlation-ID"] == ctx.correlation_id
     assert trace_id_of(headers) == f"{span.get_span_context().trace_id:032x}"
 
@@ -105,7 +105,7 @@ def test_detached_trace_starts_a_new_trace_linked_to_the_caller(spans, header_se
     with bind() as ctx, otel.continue_trace(None, "checkout") as caller:
         caller_traceparent = otel.current_traceparent()
         assert baggage.get_baggage(otel.BAGGAGE_KEY) == ctx.correlation_id
-        with http.detached_trace("payment provider") as root:
+        with outgoing_http.detached_trace("payment provider") as root:
             requests.get(server_url(header_server), timeout=5)
     (headers,) = header_server.seen
     caller_trace = f"{caller.get_span_context().trace_id:032x}"
@@ -116,14 +116,14 @@ def test_detached_trace_starts_a_new_trace_linked_to_the_caller(spans, header_se
     assert root.parent is None
     (link,) = root.links
     assert link.context.span_id == caller.get_span_context().span_id
-    assert root.attributes[http.CALLER_ATTRIBUTE] == caller_traceparent
+    assert root.attributes[outgoing_http.CALLER_ATTRIBUTE] == caller_traceparent
     assert root.attributes[otel.ATTRIBUTE] == ctx.correlation_id
 
 
 def test_detached_trace_without_opentelemetry_withholds_the_correlation_header(header_server):
     session = requests.Session()
-    session.mount("http://", http.PropagatingAdapter())
-    with bind(), http.detached_trace("payment provider") as root:
+    session.mount("http://", outgoing_http.PropagatingAdapter())
+    with bind(), outgoing_http.detached_trace("payment provider") as root:
         session.get(server_url(header_server), timeout=5)
     assert root is None
     assert "x-correlation-id" not in header_server.seen[0]

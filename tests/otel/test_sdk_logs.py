@@ -13,7 +13,7 @@ from opentelemetry.trace.span import TraceState
 
 from tests.otel.conftest import asgi_get
 from tracing_app import otel
-from tracing_app.logging import JsonFormatter
+from tracing_app.logs import JsonFormatter
 from tracing_app.otel import sdk_logs
 
 pytestmark = pytest.mark.urls("tests.otel.urls")

@@ -41,8 +41,8 @@ SCRIPT = textwrap.dedent(
 
     from django.http import JsonResponse
     from django.test import Client
-    from tracing_app import bind, get_correlation_id, http, messaging, otel
-    from tracing_app.logging import CorrelationIdFilter
+    from tracing_app import bind, get_correlation_id, messaging, otel, outgoing_http
+    from tracing_app.logs import CorrelationIdFilter
 
     records = []
     collect = logging.Handler()
@@ -62,9 +62,9 @@ SCRIPT = textwrap.dedent(
 
     response = Client().get("/probe/")
     with bind() as ctx:
-        headers = http.outgoing_headers()
+        headers = outgoing_http.outgoing_headers()
         metadata = messaging.message_body({"x": 1})["metadata"]
-        with http.detached_trace("third party") as detached:
+        with outgoing_http.detached_trace("third party") as detached:
             pass
     try:
         import opentelemetry  # noqa: F401

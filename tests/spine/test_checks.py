@@ -78,7 +78,7 @@ def test_the_project_exception_handler_must_not_be_ours_and_must_import(handler,
 def logging_config(filters):
     return {
         "version": 1,
-        "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
+        "filters": {"correlation": {"()": "tracing_app.logs.CorrelationIdFilter"}},
         "formatters": {"text": {"format": "%(asctime)s [%(correlation_id)s] %(message)s"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text", "filters": filters}},
     }

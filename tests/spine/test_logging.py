@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tracing_app import bind
-from tracing_app.logging import CorrelationIdFilter, JsonFormatter, set_span_source
+from tracing_app.logs import CorrelationIdFilter, JsonFormatter, set_span_source
 
 
 @pytest.fixture
@@ -17,8 +17,8 @@ def json_logger():
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
-            "formatters": {"json": {"()": "tracing_app.logging.JsonFormatter"}},
+            "filters": {"correlation": {"()": "tracing_app.logs.CorrelationIdFilter"}},
+            "formatters": {"json": {"()": "tracing_app.logs.JsonFormatter"}},
             "handlers": {
                 "memory": {
                     "class": "logging.StreamHandler",

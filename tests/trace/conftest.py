@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from tracing_app import recorder
 from tracing_app.context import bind
+from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
 PASSWORD = "correct horse battery staple"

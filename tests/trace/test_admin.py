@@ -11,10 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tracing_app import recorder
 from tracing_app.context import bind
 from tracing_app.idempotency.models import IdempotencyRecord
-from tracing_app.recorder import record
+from tracing_app.traces import recorder
+from tracing_app.traces.recorder import record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.trace import tasks
 from tests.trace.conftest import events
-from tracing_app import recorder
 from tracing_app.context import bind, current
+from tracing_app.traces import recorder
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
 

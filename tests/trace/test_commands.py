@@ -11,11 +11,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.trace.test_admin import fan_out
-from tracing_app import recorder
 from tracing_app.checks.traces import check_trace_settings
 from tracing_app.context import bind
-from tracing_app.recorder import record
+from tracing_app.traces import recorder
 from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
+from tracing_app.traces.recorder import record
 from tracing_app.traces.retention import parse_duration
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]

@@ -14,8 +14,8 @@ from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, publishing_to, run_worker
 from tests.taskapp import tasks
 from tests.trace.conftest import events
-from tracing_app import recorder
 from tracing_app.context import bind
+from tracing_app.traces import recorder
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

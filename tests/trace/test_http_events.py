@@ -11,8 +11,8 @@ from django.db import connection
 
 from tests.support.waiting import wait_until
 from tests.trace.conftest import events
-from tracing_app import recorder
 from tracing_app.sampling import is_sampled
+from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
 pytestmark = pytest.mark.urls("tests.trace.urls")

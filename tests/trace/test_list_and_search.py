@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.trace.test_admin import LIST, detail, fan_out
-from tracing_app import recorder
 from tracing_app.context import bind
-from tracing_app.recorder import annotate, record
+from tracing_app.traces import recorder
 from tracing_app.traces.models import Trace, TraceEvent
+from tracing_app.traces.recorder import annotate, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]
 

@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.trace.conftest import events
-from tracing_app import recorder
 from tracing_app.context import bind
-from tracing_app.recorder import clean_attributes, record
-from tracing_app.traces import drops
+from tracing_app.traces import drops, recorder
+from tracing_app.traces.attributes import clean_attributes
 from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
+from tracing_app.traces.recorder import record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls")]
 

@@ -8,11 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from tracing_app import recorder
 from tracing_app.context import bind
-from tracing_app.recorder import record
+from tracing_app.traces import recorder
 from tracing_app.traces.models import Trace
 from tracing_app.traces.queries import events_of
+from tracing_app.traces.recorder import record
 from tracing_app.traces.summary import figures_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]

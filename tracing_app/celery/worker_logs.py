@@ -6,7 +6,7 @@ care one stream mixes Celery's text with the project's JSON, or the reverse. Aft
 setup every handler in the process gets the correlation and task filters, and then one format:
 
 - JSON (``CELERY_JSON_LOGS`` true, or unset while ``LOGGING`` formats with ``JsonFormatter``): every
-  stream handler writes :class:`~tracing_app.logging.JsonFormatter` lines.
+  stream handler writes :class:`~tracing_app.logs.JsonFormatter` lines.
 - text (``CELERY_JSON_LOGS`` false, or unset with a text ``LOGGING``): the project's handlers keep their
   formats, and Celery's keep theirs with the correlation ID put before the message.
 """
@@ -21,7 +21,7 @@ from celery._state import get_current_task
 from celery.utils.log import ColorFormatter, get_multiprocessing_logger
 
 from tracing_app.conf import app_settings
-from tracing_app.logging import CorrelationIdFilter, JsonFormatter, logging_writes_json
+from tracing_app.logs import CorrelationIdFilter, JsonFormatter, logging_writes_json
 
 _ID_FIELD = "%(correlation_id)s"
 

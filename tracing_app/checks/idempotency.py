@@ -17,9 +17,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from tracing_app.checks.values import importable, known_database, positive_numbers
 from tracing_app.conf import app_settings
-from tracing_app.idempotency.http import MODES, IdempotentAPIViewMixin, why_unguardable
+from tracing_app.idempotency.decorator import why_unguardable
+from tracing_app.idempotency.drf import IdempotentAPIViewMixin
+from tracing_app.idempotency.options import MODES
 
-MIDDLEWARE_PATH = "tracing_app.idempotency.http.IdempotencyMiddleware"
+MIDDLEWARE_PATH = "tracing_app.idempotency.middleware.IdempotencyMiddleware"
 
 _POSITIVE = (
     "IDEMPOTENCY_KEY_MAX_LENGTH",

@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
-from tracing_app.logging import CorrelationIdFilter, configured_class
+from tracing_app.logs import CorrelationIdFilter, configured_class
 
-FILTER_PATH = "tracing_app.logging.CorrelationIdFilter"
+FILTER_PATH = "tracing_app.logs.CorrelationIdFilter"
 # The record fields CorrelationIdFilter adds, as %-, {- or $-style format fields.
 _FILTER_FIELDS = re.compile(
     r"%\((correlation_id|causation_id|trace_id|span_id)\)"

@@ -54,11 +54,11 @@ from django.db.models.constants import OnConflict
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
-from tracing_app import recorder
 from tracing_app.idempotency.keys import NAMESPACE, record_key
 from tracing_app.idempotency.models import IdempotencyRecord
 from tracing_app.ids import derive_id, new_id
 from tracing_app.model_columns import column, concrete_field
+from tracing_app.traces import recorder
 
 State = IdempotencyRecord.State
 

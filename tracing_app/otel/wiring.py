@@ -14,8 +14,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.trace import TracerProvider
 
-from tracing_app import http
-from tracing_app import logging as tracing_logging
+from tracing_app import logs, outgoing_correlation
 from tracing_app.conf import app_settings
 from tracing_app.otel import export, linkage, propagation, sdk_logs, tasks
 
@@ -47,11 +46,11 @@ class Wiring:
             wiring._instrument_celery()
         if app_settings.OTEL_INSTRUMENT_HTTP:
             wiring._instrument_http()
-        tracing_logging.set_span_source(linkage.span_ids)
+        logs.set_span_source(linkage.span_ids)
         return wiring
 
     def stop(self) -> None:
-        tracing_logging.set_span_source(None)
+        logs.set_span_source(None)
         self.task_hooks = None
         for instrumentor in reversed(self.instrumentors):
             instrumentor.uninstrument()
@@ -95,14 +94,14 @@ class Wiring:
         if find_spec("requests") is not None and find_spec("opentelemetry.instrumentation.requests"):
             from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
-            self._use(RequestsInstrumentor(), request_hook=http.otel_requests_hook)
+            self._use(RequestsInstrumentor(), request_hook=outgoing_correlation.otel_requests_hook)
         if find_spec("httpx") is not None and find_spec("opentelemetry.instrumentation.httpx"):
             from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
             self._use(
                 HTTPXClientInstrumentor(),
-                request_hook=http.otel_httpx_hook,
-                async_request_hook=http.otel_httpx_async_hook,
+                request_hook=outgoing_correlation.otel_httpx_hook,
+                async_request_hook=outgoing_correlation.otel_httpx_async_hook,
             )
 
 

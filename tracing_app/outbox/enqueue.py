@@ -23,7 +23,7 @@ from tracing_app.conf import app_settings
 from tracing_app.context import current
 from tracing_app.outbox.models import OutboxMessage
 from tracing_app.outbox.relay import publish_row
-from tracing_app.recorder import emit
+from tracing_app.traces.recorder import emit
 
 logger = logging.getLogger("tracing_app.outbox")
 

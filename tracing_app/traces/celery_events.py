@@ -18,8 +18,8 @@ from typing import Any
 
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext
-from tracing_app.recorder import describe_exception, emit, flush, mark_recorded
 from tracing_app.traces.log_handler import TraceEventHandler
+from tracing_app.traces.recorder import describe_exception, emit, flush, mark_recorded
 
 __all__ = [
     "process_ending",

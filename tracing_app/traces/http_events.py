@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext, current
-from tracing_app.recorder import RECORDED_MARK, describe_exception, emit, mark_recorded
+from tracing_app.traces.recorder import RECORDED_MARK, describe_exception, emit, mark_recorded
 
 
 def started(request: HttpRequest, ctx: TraceContext) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from tracing_app.conf import app_settings
 from tracing_app.context import current
-from tracing_app.recorder import RECORDED_MARK, describe_exception, emit, mark_recorded
+from tracing_app.traces.recorder import RECORDED_MARK, describe_exception, emit, mark_recorded
 
 _IGNORED_LOGGER = "tracing_app.recorder"
 

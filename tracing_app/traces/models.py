@@ -19,8 +19,6 @@ class Kind(models.TextChoices):
     TASK_SUCCEEDED = "task.succeeded", "task succeeded"
     TASK_FAILED = "task.failed", "task failed"
     IDEMPOTENT_REPLAY = "idempotent.replay", "idempotent replay"
-    MESSAGE_PUBLISHED = "message.published", "message published"
-    MESSAGE_CONSUMED = "message.consumed", "message consumed"
     ANNOTATION = "annotation", "annotation"
     LOG = "log", "log record"
     ERROR = "error", "error"

@@ -33,19 +33,38 @@ WITH_ERRORS = (FAILED, COMPENSATED)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STARTS = frozenset({"request.started", "task.started"})
 _ENDS = frozenset({"request.finished", "task.retried", "task.succeeded", "task.failed"})
-_ENTRY_KINDS = frozenset({"request.started", "request.finished", "task.started", "message.consumed"})
+_ENTRY_KINDS = frozenset({"request.started", "request.finished", "task.started"})
 
 
 class EventLike(Protocol):
-    correlation_id: str
-    hop_id: str
-    sequence: int
-    kind: str
-    name: str
-    status: str
-    error: bool
-    timestamp: datetime
-    attributes: Any
+    """What the figures read of an event: a stored ``TraceEvent`` or a row on its way to the table."""
+
+    @property
+    def correlation_id(self) -> str: ...
+
+    @property
+    def hop_id(self) -> str: ...
+
+    @property
+    def sequence(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error(self) -> bool: ...
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def attributes(self) -> Any: ...
 
 
 @dataclass

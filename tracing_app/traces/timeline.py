@@ -32,14 +32,13 @@ _HOP_KINDS = {
     "task.retried": "task",
     "task.succeeded": "task",
     "task.failed": "task",
-    "message.consumed": "message",
     # A stored transaction picked up again by a job (tracing_app.resumption): a hop of one instant.
     "transaction.resumed": "resumed",
 }
 _ENDS = frozenset(
     {"request.finished", "task.retried", "task.succeeded", "task.failed", "transaction.resumed"}
 )
-_STARTS = frozenset({"request.started", "task.started", "message.consumed"})
+_STARTS = frozenset({"request.started", "task.started"})
 _MIN_WIDTH_PCT = 0.6
 _MAX_INDENT = 8
 _KIND_LABELS = dict(Kind.choices)
@@ -331,7 +330,7 @@ def _apply(hop: Hop, event: TraceEvent) -> None:
         hop.error_events.append(event)
     if event.kind == "idempotent.replay":
         hop.replayed = True
-    if event.kind in ("request.started", "task.started", "message.consumed"):
+    if event.kind in _STARTS:
         hop.attempts += 1
     if event.kind == "task.retried":
         hop.retries += 1
@@ -439,7 +438,7 @@ def describe(event: TraceEvent) -> str:
         return f"{attrs.get('method', '')} {attrs.get('path', '')}".strip()
     if kind == "request.finished":
         return f"{event.status} {event.name}".strip()
-    if kind in ("task.published", "message.published"):
+    if kind == "task.published":
         target = attrs.get("task_id") or attrs.get("routing_key") or ""
         what = "re-queued for retry" if attrs.get("retries") else "sent"
         return f"{what} {short_name(event.name)} \u2192 {target}".strip(" \u2192")

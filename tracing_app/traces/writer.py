@@ -1,9 +1,9 @@
 """Writing one batch of trace events: ``COPY`` on PostgreSQL with psycopg 3, ``bulk_create`` elsewhere.
 
-Runs in the recorder's writer thread. Rows are plain tuples (no model instances), and on PostgreSQL they
-stream through one ``COPY ... FROM STDIN``, which costs the writer a fraction of what building and
-inserting model instances does; the batch's figures are merged into the ``Trace`` rows in the same
-transaction (:mod:`tracing_app.traces.rollup`).
+Runs in the writer thread of :mod:`tracing_app.traces.buffer`. Rows are plain tuples (no model
+instances), and on PostgreSQL they stream through one ``COPY ... FROM STDIN``, which costs the writer a
+fraction of what building and inserting model instances does; the batch's figures are merged into the
+``Trace`` rows in the same transaction (:mod:`tracing_app.traces.rollup`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from tracing_app.model_columns import column
 from tracing_app.traces.models import TraceEvent
 from tracing_app.traces.rollup import merge_batch
 
@@ -70,5 +71,5 @@ def _copy(connection: BaseDatabaseWrapper, rows: Sequence[EventRow]) -> bool:
 
 def _statement(connection: BaseDatabaseWrapper) -> str:
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(TraceEvent._meta.get_field(name).column) for name in EventRow._fields)
+    columns = ", ".join(quote(column(TraceEvent, name)) for name in EventRow._fields)
     return f"COPY {quote(TraceEvent._meta.db_table)} ({columns}) FROM STDIN"

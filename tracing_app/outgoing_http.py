@@ -3,8 +3,8 @@
 With OpenTelemetry enabled (``OTEL_ENABLED``) and ``OTEL_INSTRUMENT_HTTP`` (default on), every
 ``requests`` and ``httpx`` call made inside a transaction carries ``traceparent`` (``tracestate``),
 ``baggage`` with the correlation ID, and the correlation header (``HEADER``, ``X-Correlation-ID``): the
-OpenTelemetry instrumentations inject the W3C headers and call :func:`otel_requests_hook` /
-:func:`otel_httpx_hook` for ours. Nothing to change in calling code.
+OpenTelemetry instrumentations inject the W3C headers and call the hooks of
+:mod:`tracing_app.outgoing_correlation` for ours. Nothing to change in calling code.
 
 Without OpenTelemetry (or for a client the instrumentation does not see), wire the client once::
 
@@ -12,8 +12,8 @@ Without OpenTelemetry (or for a client the instrumentation does not see), wire t
     session.mount("http://", PropagatingAdapter())
     session.mount("https://", PropagatingAdapter(max_retries=3))  # an HTTPAdapter: same options
 
-    httpx.Client(event_hooks={"request": [tracing_app.http.httpx_hook]})
-    httpx.AsyncClient(event_hooks={"request": [tracing_app.http.httpx_async_hook]})
+    httpx.Client(event_hooks={"request": [tracing_app.outgoing_http.httpx_hook]})
+    httpx.AsyncClient(event_hooks={"request": [tracing_app.outgoing_http.httpx_async_hook]})
 
 or add :func:`outgoing_headers` to any other client's request. Headers the caller set are never replaced.
 
@@ -27,29 +27,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from tracing_app import otel
-from tracing_app.conf import app_settings
-from tracing_app.context import _current
+from tracing_app.context import current
+from tracing_app.outgoing_correlation import add_correlation_header, withheld
 
 try:
     from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace
 except ImportError:  # the "otel" extra is not installed: the correlation header still travels
-    trace = None
+    trace = None  # type: ignore[assignment]
 
 try:
     from requests.adapters import HTTPAdapter
 except ImportError:  # requests is optional
-    HTTPAdapter = None
+    HTTPAdapter = None  # type: ignore[assignment,misc]
 
 #: Span attribute recording the caller's traceparent on a :func:`detached_trace` root span.
 CALLER_ATTRIBUTE = "tracing_app.caller_traceparent"
-
-# True inside detached_trace(): our hooks add no correlation header there.
-_withheld: ContextVar[bool] = ContextVar("tracing_app.http.withheld", default=False)
 
 
 def outgoing_headers() -> dict[str, str]:
@@ -69,33 +65,7 @@ def add_headers(headers: MutableMapping[str, str]) -> None:
         for name, value in injected.items():
             if name not in headers:
                 headers[name] = value
-    _add_correlation_header(headers)
-
-
-def _add_correlation_header(headers: MutableMapping[str, str]) -> None:
-    ctx = _current.get()
-    if ctx is None or _withheld.get():
-        return
-    if app_settings.HEADER not in headers:
-        headers[app_settings.HEADER] = ctx.correlation_id
-
-
-# -- OpenTelemetry instrumentation hooks (they inject the W3C headers themselves) ------------------------
-
-
-def otel_requests_hook(span: Any, request: Any) -> None:
-    """``RequestsInstrumentor`` request hook: adds the correlation header to the prepared request."""
-    _add_correlation_header(request.headers)
-
-
-def otel_httpx_hook(span: Any, request: Any) -> None:
-    """``HTTPXClientInstrumentor`` request hook (sync clients)."""
-    _add_correlation_header(request.headers)
-
-
-async def otel_httpx_async_hook(span: Any, request: Any) -> None:
-    """``HTTPXClientInstrumentor`` request hook (async clients)."""
-    _add_correlation_header(request.headers)
+    add_correlation_header(headers)
 
 
 # -- explicit wiring, without the instrumentation -------------------------------------------------------
@@ -128,8 +98,7 @@ def detached_trace(name: str) -> Iterator[Any]:
     Yields the new root span (None without OpenTelemetry enabled; the correlation header is withheld
     either way). Calls made inside carry only the new trace's ``traceparent``.
     """
-    withheld = _withheld.set(True)
-    try:
+    with withheld():
         tracer = otel.tracer("tracing_app.http") if otel.is_enabled() else None
         if tracer is None:
             yield None
@@ -140,7 +109,7 @@ def detached_trace(name: str) -> Iterator[Any]:
         if caller.is_valid:
             links = [trace.Link(caller)]
             attributes[CALLER_ATTRIBUTE] = otel.current_traceparent() or ""
-        ctx = _current.get()
+        ctx = current()
         if ctx is not None:
             attributes[otel.ATTRIBUTE] = ctx.correlation_id
         # An empty context: neither the caller's span nor its baggage goes along.
@@ -152,5 +121,3 @@ def detached_trace(name: str) -> Iterator[Any]:
                 yield span
         finally:
             otel_context.detach(detached)
-    finally:
-        _withheld.reset(withheld)

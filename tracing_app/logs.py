@@ -2,8 +2,8 @@
 
 Both are meant for ``LOGGING`` dictConfig::
 
-    "filters": {"correlation": {"()": "tracing_app.logging.CorrelationIdFilter"}},
-    "formatters": {"json": {"()": "tracing_app.logging.JsonFormatter"}},
+    "filters": {"correlation": {"()": "tracing_app.logs.CorrelationIdFilter"}},
+    "formatters": {"json": {"()": "tracing_app.logs.JsonFormatter"}},
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from tracing_app.conf import app_settings
-from tracing_app.context import _current
+from tracing_app.context import current
 
 SpanSource = Callable[[], "tuple[str, str] | None"]
 _span_source: SpanSource | None = None
@@ -50,7 +50,7 @@ class CorrelationIdFilter(logging.Filter):
         attrs = record.__dict__
         empty = app_settings.LOG_EMPTY_VALUE
         if "correlation_id" not in attrs:
-            ctx = _current.get()
+            ctx = current()
             if ctx is None:
                 attrs["correlation_id"] = attrs["causation_id"] = empty
             else:
