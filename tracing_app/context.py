@@ -23,6 +23,20 @@ from typing import Any, ParamSpec, TypeVar
 from tracing_app import ids
 from tracing_app.sampling import is_sampled
 
+__all__ = [
+    "ContextThread",
+    "ContextThreadPoolExecutor",
+    "TraceContext",
+    "activate",
+    "bind",
+    "current",
+    "deactivate",
+    "from_carrier",
+    "get_causation_id",
+    "get_correlation_id",
+    "wrap",
+]
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

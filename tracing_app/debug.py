@@ -13,6 +13,10 @@ from django.views.debug import ExceptionReporter
 
 from tracing_app.context import get_correlation_id
 
+__all__ = [
+    "CorrelationIdExceptionReporter",
+]
+
 _SUMMARY = '<header id="summary">'
 
 

@@ -28,6 +28,15 @@ from ulid import ULID
 
 from tracing_app.conf import app_settings
 
+__all__ = [
+    "derive_id",
+    "is_valid_id",
+    "minted_at",
+    "new_id",
+    "parse_ulid",
+    "safe_repr",
+]
+
 ULID_LENGTH = 26
 # Mint times outside this window are not mint times: an ID derived by hashing (derive_id) has the ULID
 # shape, but its "timestamp" is hash bits, almost always thousands of years away.

@@ -20,6 +20,14 @@ from django.utils.module_loading import import_string
 from tracing_app.conf import app_settings
 from tracing_app.context import current
 
+__all__ = [
+    "CorrelationIdFilter",
+    "JsonFormatter",
+    "current_span_ids",
+    "logging_writes_json",
+    "set_span_source",
+]
+
 SpanSource = Callable[[], "tuple[str, str] | None"]
 _span_source: SpanSource | None = None
 

@@ -16,6 +16,11 @@ from tracing_app.conf import app_settings
 from tracing_app.context import TraceContext, activate, deactivate, from_carrier
 from tracing_app.traces import http_events
 
+__all__ = [
+    "CorrelationIdMiddleware",
+    "TracedHttpRequest",
+]
+
 logger = logging.getLogger("tracing_app.middleware")
 # The server's own access line (runserver's "django.server", gunicorn's) is written after the response,
 # outside the transaction; this one is written inside it, so it carries the IDs.

@@ -33,6 +33,14 @@ from tracing_app import otel
 from tracing_app.context import current
 from tracing_app.outgoing_correlation import add_correlation_header, withheld
 
+__all__ = [
+    "add_headers",
+    "detached_trace",
+    "httpx_async_hook",
+    "httpx_hook",
+    "outgoing_headers",
+]
+
 try:
     from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace

@@ -29,6 +29,14 @@ from tracing_app.conf import app_settings
 from tracing_app.context import get_correlation_id
 from tracing_app.envelope import error_payload
 
+__all__ = [
+    "bad_request",
+    "csrf_failure",
+    "page_not_found",
+    "permission_denied",
+    "server_error",
+]
+
 logger = logging.getLogger("tracing_app.views")
 
 
