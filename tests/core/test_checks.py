@@ -56,11 +56,11 @@ REST = {"DEFAULT_RENDERER_CLASSES": ["tracing_app.rest.EnvelopeJSONRenderer"]}
 
 def test_a_project_exception_handler_in_rest_framework_is_flagged():
     assert "tracing_app.W012" in ids(
-        REST_FRAMEWORK={**REST, "EXCEPTION_HANDLER": "tests.spine.handlers.wrapping"}
+        REST_FRAMEWORK={**REST, "EXCEPTION_HANDLER": "tests.core.handlers.wrapping"}
     )
     assert "tracing_app.W012" not in ids(
         REST_FRAMEWORK={**REST, "EXCEPTION_HANDLER": "tracing_app.rest.exception_handler"},
-        TRACING_APP={"DRF_EXCEPTION_HANDLER": "tests.spine.handlers.wrapping"},
+        TRACING_APP={"DRF_EXCEPTION_HANDLER": "tests.core.handlers.wrapping"},
     )
 
 
@@ -68,7 +68,7 @@ def test_a_project_exception_handler_in_rest_framework_is_flagged():
     ("handler", "expected"),
     [
         ("tracing_app.rest.exception_handler", "tracing_app.E013"),
-        ("tests.spine.handlers.missing", "tracing_app.E015"),
+        ("tests.core.handlers.missing", "tracing_app.E015"),
     ],
 )
 def test_the_project_exception_handler_must_not_be_ours_and_must_import(handler, expected):

@@ -9,7 +9,7 @@ from django.test import RequestFactory, override_settings
 from tests.support.browser import save_screenshot
 from tracing_app import views
 
-pytestmark = pytest.mark.urls("tests.spine.urls")
+pytestmark = pytest.mark.urls("tests.core.urls")
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 CASES = [

@@ -11,7 +11,7 @@ from ulid import ULID
 from tracing_app.context import get_correlation_id
 from tracing_app.middleware import CorrelationIdMiddleware, expose_header
 
-pytestmark = pytest.mark.urls("tests.spine.urls")
+pytestmark = pytest.mark.urls("tests.core.urls")
 
 HOSTILE_HEADERS = [
     "abc\r\nSet-Cookie: pwned=1",

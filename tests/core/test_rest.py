@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from tracing_app.conf import app_settings
 
-pytestmark = pytest.mark.urls("tests.spine.urls")
+pytestmark = pytest.mark.urls("tests.core.urls")
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
@@ -110,7 +110,7 @@ def test_plain_django_views_are_untouched(client):
 
 def with_project_handler():
     return override_settings(
-        TRACING_APP={**app_settings.user_settings(), "DRF_EXCEPTION_HANDLER": "tests.spine.handlers.wrapping"}
+        TRACING_APP={**app_settings.user_settings(), "DRF_EXCEPTION_HANDLER": "tests.core.handlers.wrapping"}
     )
 
 

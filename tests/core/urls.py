@@ -14,11 +14,11 @@ from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tests.spine.handlers import QuotaExceeded
+from tests.core.handlers import QuotaExceeded
 from tracing_app import get_correlation_id
 from tracing_app.rest import EnvelopeJSONRenderer
 
-logger = logging.getLogger("tests.spine")
+logger = logging.getLogger("tests.core")
 
 
 def plain(request):

@@ -24,7 +24,7 @@ from checkout_demo.scenario import Outcome, run_scenarios
 from tests.support.browser import full_page_screenshot
 from tests.support.waiting import wait_until
 from tests.support.worker import run_worker
-from tests.trace.conftest import PASSWORD
+from tests.traces.conftest import PASSWORD
 from tracing_app.traces.models import Trace, TraceEvent
 from tracing_app.traces.timeline import format_duration
 

@@ -1,6 +1,6 @@
 """``manage.py rundemo`` on the embedded default (SQLite + filesystem broker): serves, then stops cleanly.
 
-It runs gunicorn, a Celery worker and Celery beat; ``tests/spine/test_demo_server.py`` loads the same
+It runs gunicorn, a Celery worker and Celery beat; ``tests/demo/test_demo_server.py`` loads the same
 gunicorn command with concurrent clients.
 """
 

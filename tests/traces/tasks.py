@@ -1,4 +1,4 @@
-"""Tasks of the trace tests' checkout fan-out, run by a real worker (``--include tests.trace.tasks``)."""
+"""Tasks of the trace tests' checkout fan-out, run by a real worker (``--include tests.traces.tasks``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from celery import Task
 
 from settings.celery import app
 
-logger = logging.getLogger("tests.trace.tasks")
+logger = logging.getLogger("tests.traces.tasks")
 
 
 class PaymentDeclinedError(Exception):

@@ -16,7 +16,11 @@ from tracing_app.idempotency.models import IdempotencyRecord
 from tracing_app.traces import recorder
 from tracing_app.traces.recorder import record
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.urls("tests.traces.urls"),
+    pytest.mark.usefixtures("tracing"),
+]
 
 LIST = "/admin/tracing_app/trace/"
 XSS = "<script>alert('xss')</script>"

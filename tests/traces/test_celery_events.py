@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.trace import tasks
-from tests.trace.conftest import events
+from tests.traces import tasks
+from tests.traces.conftest import events
 from tracing_app.context import bind, current
 from tracing_app.traces import recorder
 

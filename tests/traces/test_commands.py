@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from tests.trace.test_admin import fan_out
+from tests.traces.test_admin import fan_out
 from tracing_app.checks.traces import check_trace_settings
 from tracing_app.context import bind
 from tracing_app.traces import recorder

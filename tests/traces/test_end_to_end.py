@@ -16,12 +16,12 @@ from selenium.webdriver.common.by import By
 from tests.support.browser import full_page_screenshot, save_screenshot
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, run_worker
-from tests.trace.conftest import PASSWORD, events
+from tests.traces.conftest import PASSWORD, events
 from tracing_app.traces.models import TraceEvent
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.urls("tests.trace.urls"),
+    pytest.mark.urls("tests.traces.urls"),
     pytest.mark.services,
 ]
 
@@ -31,7 +31,7 @@ XSS = "<script>alert('task')</script>"
 @pytest.fixture(scope="module")
 def worker(django_db_setup: Any, rabbitmq_url: str) -> Iterator[CeleryProcess]:
     with run_worker(
-        rabbitmq_url, env={"TRACE_EVENTS": "1"}, extra_args=["--include", "tests.trace.tasks"]
+        rabbitmq_url, env={"TRACE_EVENTS": "1"}, extra_args=["--include", "tests.traces.tasks"]
     ) as process:
         yield process
 
@@ -65,7 +65,7 @@ def wait_for_fan_out(cid: str) -> list[TraceEvent]:
                 ("reserve_stock", "task.succeeded"),
                 ("send_confirmation", "task.succeeded"),
             ]
-            and any(e.kind == "log" and e.name == "tests.trace.tasks" for e in events(cid))
+            and any(e.kind == "log" and e.name == "tests.traces.tasks" for e in events(cid))
         ),
         timeout=60,
         what="every task of the fan-out to finish and be recorded",
@@ -82,7 +82,7 @@ def test_a_sampled_transaction_is_recorded_whole_across_processes(live_server, w
         ("request.started", ""),
         ("task.published", "reserve_stock"),
         ("task.published", "charge_card"),
-        ("log", "trace"),
+        ("log", "traces"),
         ("request.finished", "checkout"),
         ("task.started", "reserve_stock"),
         ("task.retried", "reserve_stock"),
@@ -116,7 +116,7 @@ def test_a_sampled_transaction_is_recorded_whole_across_processes(live_server, w
         {e.pid for e in stored if e.kind.startswith("task.") and e.kind != "task.published"}
     )
     failed = next(e for e in stored if e.kind == "task.failed")
-    assert failed.attributes["exception"] == "tests.trace.tasks.PaymentDeclinedError"
+    assert failed.attributes["exception"] == "tests.traces.tasks.PaymentDeclinedError"
     assert failed.attributes["message"] == "card declined for order ord-1001"
     # Celery's own "raised unexpected" line is the same exception: stored once, as the failure.
     assert not [e for e in stored if e.kind == "log" and e.error]
@@ -209,7 +209,7 @@ def test_a_recycled_pool_process_writes_its_events_before_it_exits(live_server, 
     with run_worker(
         rabbitmq_url,
         env={"TRACE_EVENTS": "1", "TRACE_FLUSH_INTERVAL": "3600"},
-        extra_args=["--include", "tests.trace.tasks", "--max-tasks-per-child", "1"],
+        extra_args=["--include", "tests.traces.tasks", "--max-tasks-per-child", "1"],
     ):
         cid = checkout(live_server, "ord-3003")
         stored = wait_for_fan_out(cid)

@@ -13,7 +13,7 @@ from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, publishing_to, run_worker
 from tests.taskapp import tasks
-from tests.trace.conftest import events
+from tests.traces.conftest import events
 from tracing_app.context import bind
 from tracing_app.traces import recorder
 

@@ -10,12 +10,12 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from tests.support.waiting import wait_until
-from tests.trace.conftest import events
+from tests.traces.conftest import events
 from tracing_app.sampling import is_sampled
 from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
-pytestmark = pytest.mark.urls("tests.trace.urls")
+pytestmark = pytest.mark.urls("tests.traces.urls")
 
 
 @pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_warnings_inside_a_request_become_log_events(tracing, client):
     stored = events(response["X-Correlation-ID"])
     assert [e.kind for e in stored] == ["request.started", "log", "request.finished"]
     log = stored[1]
-    assert (log.name, log.status, log.error) == ("tests.trace", "WARNING", False)
+    assert (log.name, log.status, log.error) == ("tests.traces", "WARNING", False)
     assert log.attributes["message"] == "stock for A-1 is low"
     assert log.attributes["location"].startswith("urls:")
 

@@ -9,13 +9,17 @@ from django.core.checks import run_checks
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.trace.test_admin import LIST, detail, fan_out
+from tests.traces.test_admin import LIST, detail, fan_out
 from tracing_app.context import bind
 from tracing_app.traces import recorder
 from tracing_app.traces.models import Trace, TraceEvent
 from tracing_app.traces.recorder import annotate, record
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.urls("tests.traces.urls"),
+    pytest.mark.usefixtures("tracing"),
+]
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,14 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.trace.conftest import events
+from tests.traces.conftest import events
 from tracing_app.context import bind
 from tracing_app.traces import drops, recorder
 from tracing_app.traces.attributes import clean_attributes
 from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
 from tracing_app.traces.recorder import record
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.traces.urls")]
 
 
 def test_nothing_is_recorded_outside_a_transaction(tracing):
@@ -224,6 +224,6 @@ def test_drops_are_stored_per_process_and_shown_on_the_trace_list(tracing, setti
 def test_the_recorders_own_warnings_are_never_recorded(tracing):
     with bind() as ctx:
         logging.getLogger("tracing_app.recorder").error("could not record: %s", "boom")
-        logging.getLogger("tests.trace").error("an application error")
+        logging.getLogger("tests.traces").error("an application error")
     recorder.flush()
     assert [e.attributes["message"] for e in events(ctx.correlation_id)] == ["an application error"]

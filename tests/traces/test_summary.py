@@ -15,7 +15,11 @@ from tracing_app.traces.queries import events_of
 from tracing_app.traces.recorder import record
 from tracing_app.traces.summary import figures_of
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.trace.urls"), pytest.mark.usefixtures("tracing")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.urls("tests.traces.urls"),
+    pytest.mark.usefixtures("tracing"),
+]
 
 
 def stored(cid: str) -> Trace:

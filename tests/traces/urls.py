@@ -12,7 +12,7 @@ from django.urls import path
 
 from tracing_app import get_correlation_id
 
-logger = logging.getLogger("tests.trace")
+logger = logging.getLogger("tests.traces")
 
 
 def ok(request: HttpRequest, order_id: str = "") -> JsonResponse:
@@ -42,7 +42,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def checkout(request: HttpRequest) -> JsonResponse:
     """The end-to-end fan-out: one task retries once then starts a child, one fails."""
-    from tests.trace import tasks
+    from tests.traces import tasks
 
     order_id = request.GET["order"]
     tasks.reserve_stock.delay(order_id=order_id, note=request.GET.get("note", ""))
