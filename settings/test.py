@@ -1,4 +1,4 @@
-"""Test settings: PostgreSQL by default (``DATABASE_URL`` overrides it)."""
+"""The demo's test settings (tests/demo): PostgreSQL by default (``DATABASE_URL`` overrides it)."""
 
 import os
 
@@ -8,10 +8,8 @@ from settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Tasks and views that the real-worker tests run (tests/taskapp).
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]  # noqa: F405
-# The side-effect table the idempotency tests count rows in (no migrations: created with the test DB).
-INSTALLED_APPS += ["tests.idempotency"]
+# The app the worker harness (tests/support/worker.py) starts and publishes with.
+TEST_CELERY_APP = "settings.celery"
 
 # Trace events are written by a background thread. Only the tests that read them switch them on (with
 # override_settings, or TRACE_EVENTS=1 for processes they start), so other tests write no rows behind

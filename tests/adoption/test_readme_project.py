@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings
+from django.urls import reverse
 
-from checkout_demo.links import trace_path
 from tests.adoption.project import AdoptedProject
 from tests.adoption.readme import commands, snippets
 from tests.support.waiting import wait_until
@@ -209,7 +209,7 @@ def test_the_admin_trace_page_shows_the_transaction(running: Running) -> None:
         timeout=30,
     )
     assert signed_in.url.endswith("/admin/"), signed_in.text[:500]
-    page_url = f"{running.web}{trace_path(correlation_id)}"
+    page_url = f"{running.web}{reverse('admin:tracing_app_trace_detail', args=[correlation_id])}"
 
     def shows_the_task() -> bool:
         page = admin.get(page_url, timeout=30)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.taskapp import tasks
 from tracing_app import ids
 from tracing_app.context import bind, current

@@ -10,7 +10,7 @@ from celery import signals
 from django.test import override_settings
 from kombu import Message
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.taskapp import tasks
 from tracing_app import ids
 from tracing_app.celery import (

@@ -11,7 +11,7 @@ import pytest
 from celery import signals
 from django.test import override_settings
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.taskapp import tasks
 from tracing_app.celery import TracedRequest, TracingStrategies, install, is_installed
 from tracing_app.celery.pipeline import RECEIVERS, dispatch_uid

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.support.worker import CeleryProcess, delete_queues, run_beat, run_worker, unique_queue
 from tests.taskapp import tasks
 from tests.taskapp.raw import RAW_QUEUE_ENV, raw_queue

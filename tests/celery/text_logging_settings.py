@@ -1,6 +1,6 @@
 """The test settings with a project's text LOGGING (no JSON anywhere): a worker must then write text."""
 
-from settings.test import *  # noqa: F403
+from tests.project.settings import *  # noqa: F403
 
 LOGGING = {
     "version": 1,

@@ -11,7 +11,7 @@ def ids(**overrides):
         return sorted(m.id for m in run_checks() if m.id.startswith("tracing_app."))
 
 
-def test_demo_settings_are_clean():
+def test_the_test_settings_are_clean():
     assert ids() == []
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -24,7 +25,7 @@ from checkout_demo.scenario import Outcome, run_scenarios
 from tests.support.browser import full_page_screenshot
 from tests.support.waiting import wait_until
 from tests.support.worker import run_worker
-from tests.traces.conftest import PASSWORD
+from tests.traces.conftest import PASSWORD, _nothing_left_behind  # noqa: F401  (autouse fixture)
 from tracing_app.traces.models import Trace, TraceEvent
 from tracing_app.traces.timeline import format_duration
 
@@ -70,8 +71,8 @@ def scenarios(live_server: Any, rabbitmq_url: str, settings: Any, tmp_path: Path
 
 
 @pytest.fixture
-def browser(chromium: Any, scenarios: Run, make_user: Any) -> Any:
-    make_user("root", staff=True, superuser=True)
+def browser(chromium: Any, scenarios: Run) -> Any:
+    User.objects.create_superuser("root", password=PASSWORD)
     chromium.set_window_size(1440, 1000)
     chromium.get(f"{scenarios.base}/admin/login/?next={LIST}")
     chromium.find_element(By.NAME, "username").send_keys("root")

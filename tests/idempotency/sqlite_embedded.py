@@ -1,7 +1,7 @@
-"""The single-connection tests, run again on SQLite (the demo's embedded default) by
+"""The single-connection tests, run again on a SQLite file (as the demo's embedded default) by
 test_idempotency_sqlite.py in a pytest subprocess with ``DATABASE_URL=sqlite:///...``.
 
-Not named ``test_*.py``: the main run, on PostgreSQL, must not collect it a second time.
+Not named ``test_*.py``: the main run must not collect it a second time.
 """
 
 from concurrent.futures import ThreadPoolExecutor

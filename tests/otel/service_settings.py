@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
 
-from settings.test import *  # noqa: F403
+from tests.project.settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.otel.urls"
 TRACING_APP = {**TRACING_APP, "OTEL_ENABLED": True}  # noqa: F405

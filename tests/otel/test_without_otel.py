@@ -93,7 +93,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_everything_works_without_opentelemetry_installed():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test", "DEMO_OTEL": "1"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.project.settings", "TEST_OTEL": "1"}
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )

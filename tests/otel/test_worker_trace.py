@@ -1,7 +1,7 @@
 """One trace from an HTTP request through a task and its child task, across a real prefork worker.
 
 The web side is this process (in-memory exporter); the worker is ``celery worker`` started by the shared
-harness with OpenTelemetry switched on by the demo settings and configured only through the standard
+harness with OpenTelemetry switched on by the test settings and configured only through the standard
 ``OTEL_*`` variables, exporting over OTLP/HTTP to a receiver in this test. ``--max-tasks-per-child=1``
 recycles each pool child after one task, and the batch delay is far longer than the test, so the worker's
 spans arrive only if each child flushes on ``worker_process_shutdown``.
@@ -29,7 +29,7 @@ CONSUMER = 5  # OTLP SpanKind
 
 def worker_env(endpoint: str) -> dict[str, str]:
     return {
-        "DEMO_OTEL": "1",
+        "TEST_OTEL": "1",
         "OTEL_SERVICE_NAME": "tracing-test-worker",
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint,

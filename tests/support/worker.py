@@ -3,18 +3,21 @@
 API
 ---
 ``run_worker(broker_url, *, queue=None, pool="prefork", concurrency=1, extra_args=(), env=None,
-result_backend=None, publish=True, app_module="settings.celery") -> Iterator[CeleryProcess]``
-    Context manager. Starts ``celery -A settings.celery worker`` as a subprocess, exactly as users run
-    it, with ``DJANGO_SETTINGS_MODULE=settings.test``, the test database of this pytest session (so
-    call it after pytest-django created it: depend on ``django_db_setup``; tests whose rows the worker
-    must see need ``django_db(transaction=True)``), the broker ``broker_url`` and a queue of its own
-    (``queue`` or a fresh unique name) used as the worker's ``task_default_queue`` too, so retries,
-    chains and child tasks stay on it. The worker writes JSON log lines to a file the harness owns.
-    Returns once the worker logged "ready" (deadline, no fixed sleep); on exit stops it with a warm
-    shutdown (SIGTERM, then SIGKILL after a deadline) and deletes its queue from the broker.
+result_backend=None, publish=True, app_module=None) -> Iterator[CeleryProcess]``
+    Context manager. Starts ``celery -A <app_module> worker`` as a subprocess, exactly as users run
+    it (``app_module`` defaults to the ``TEST_CELERY_APP`` setting: ``tests.project.celery`` for the
+    library's tests, ``settings.celery`` for the demo's), with this pytest session's
+    ``DJANGO_SETTINGS_MODULE`` and its test database (so call it after pytest-django created it: depend
+    on ``django_db_setup``; tests whose rows the worker must see need ``django_db(transaction=True)``),
+    the broker ``broker_url`` and a queue of its own (``queue`` or a fresh unique name) used as the
+    worker's ``task_default_queue`` too, so retries, chains and child tasks stay on it. The worker
+    writes JSON log lines to a file the harness owns. Returns once the worker logged "ready" (deadline,
+    no fixed sleep); on exit stops it with a warm shutdown (SIGTERM, then SIGKILL after a deadline) and
+    deletes its queue from the broker.
 
-    With ``publish=True`` (default) the test process's Celery app (``settings.celery.app``) publishes
-    to the same broker, queue and result backend while the block runs, and is restored afterwards.
+    With ``publish=True`` (default) the test process's Celery app (``app`` of ``TEST_CELERY_APP``)
+    publishes to the same broker, queue and result backend while the block runs, and is restored
+    afterwards.
     ``result_backend`` defaults to the Redis broker itself, or for other brokers to a ``file://``
     folder shared with the worker.
 
@@ -59,6 +62,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -258,7 +262,7 @@ def _start(
     stderr_path = workdir / f"{name}.stderr"
     process_env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "settings.test",
+        "DJANGO_SETTINGS_MODULE": os.environ["DJANGO_SETTINGS_MODULE"],
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker_url,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
@@ -307,9 +311,10 @@ def run_worker(
     env: Mapping[str, str] | None = None,
     result_backend: str | None = None,
     publish: bool = True,
-    app_module: str = "settings.celery",
+    app_module: str | None = None,
 ) -> Iterator[CeleryProcess]:
     """Run a real ``celery worker`` for the duration of the block; see the module docstring."""
+    app_module = app_module or _test_celery_app()
     queue = queue or unique_queue()
     workdir = Path(tempfile.mkdtemp(prefix=f"{queue}-"))
     result_backend = result_backend or _default_result_backend(broker_url, workdir)
@@ -395,8 +400,7 @@ def run_beat(
 @contextmanager
 def publishing_to(broker_url: str, queue: str, result_backend: str | None = None) -> Iterator[None]:
     """Point the test process's Celery app at ``broker_url`` / ``queue`` while the block runs."""
-    from settings.celery import app
-
+    app = importlib.import_module(_test_celery_app()).app
     changes = {"broker_url": broker_url, "task_default_queue": queue}
     if result_backend:
         changes["result_backend"] = result_backend
@@ -408,6 +412,12 @@ def publishing_to(broker_url: str, queue: str, result_backend: str | None = None
     finally:
         _drop_connections(app)
         app.conf.update(saved)
+
+
+def _test_celery_app() -> str:
+    from django.conf import settings
+
+    return settings.TEST_CELERY_APP
 
 
 def _drop_connections(app: Any) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 from celery import Task
 from django.db import transaction
 
-from settings.celery import app
 from tests.idempotency.models import Effect
+from tests.project.celery import app
 from tracing_app.idempotency.tasks import idempotent_block, idempotent_task
 
 # Short, so a redelivered task takes over from a killed one within seconds.

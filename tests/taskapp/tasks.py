@@ -11,7 +11,7 @@ from typing import Any
 from celery import Task, signals
 from celery.utils.log import get_task_logger
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.taskapp.raw import RAW_QUEUE_ENV, RawMessages
 from tracing_app.context import current
 

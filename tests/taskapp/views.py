@@ -6,7 +6,7 @@ from celery import chain, chord, group
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.taskapp import tasks
 from tests.taskapp.raw import raw_queue
 from tracing_app import messaging

@@ -6,7 +6,7 @@ import logging
 
 from celery import Task
 
-from settings.celery import app
+from tests.project.celery import app
 
 logger = logging.getLogger("tests.traces.tasks")
 

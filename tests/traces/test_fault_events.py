@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kombu.exceptions import OperationalError
 
-from settings.celery import app
+from tests.project.celery import app
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 from tests.support.worker import CeleryProcess, publishing_to, run_worker
