@@ -22,7 +22,12 @@ from tests.support.waiting import wait_until
 from tracing_app.conf import app_settings
 from tracing_app.idempotency.models import IdempotencyRecord
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.idempotency.urls")]
+# PostgreSQL: concurrent writers and its row locks are what these tests are about.
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.urls("tests.idempotency.urls"),
+]
 
 
 def post(url: str, data: dict[str, Any], key: str) -> requests.Response:

@@ -77,6 +77,8 @@ def test_completed_record_is_returned_for_replay() -> None:
     assert again.record.replay_count == IdempotencyRecord.objects.get().replay_count == 1
 
 
+# PostgreSQL: the statements asserted are its own (INSERT ... ON CONFLICT, UPDATE ... RETURNING).
+@pytest.mark.services
 def test_a_replay_is_counted_by_the_statement_that_reads_it(django_assert_num_queries: Any) -> None:
     claim().claim.complete(status=201, body=b"done", size=4)
     with django_assert_num_queries(2) as queries:
@@ -155,6 +157,8 @@ def test_expired_record_with_a_live_lease_is_not_reset() -> None:
     assert claim().outcome is Outcome.IN_FLIGHT
 
 
+# PostgreSQL: the statement asserted and the absence of a table lock are its own.
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_the_claim_is_one_insert_and_no_table_lock(django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(1) as queries:
@@ -206,6 +210,8 @@ def test_purge_refuses_a_bad_batch_size() -> None:
         call_command("purge_idempotency", "--batch-size", "0")
 
 
+# PostgreSQL: concurrent writers, which an in-memory SQLite database locks out now and then.
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_have_exactly_one_winner() -> None:
     contenders = 20
@@ -224,6 +230,8 @@ def test_concurrent_claims_have_exactly_one_winner() -> None:
     assert outcomes.count(Outcome.IN_FLIGHT) == contenders - 1
 
 
+# PostgreSQL: concurrent writers, which an in-memory SQLite database locks out now and then.
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_takeovers_have_exactly_one_winner() -> None:
     claim("dead")

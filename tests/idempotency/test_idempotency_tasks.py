@@ -226,6 +226,8 @@ def test_a_duplicate_gives_up_after_waiting() -> None:
             holder.release.set()
 
 
+# PostgreSQL: two connections write at once, which an in-memory SQLite database locks out.
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_a_stale_owner_cannot_complete_and_its_effect_rolls_back() -> None:
     holder = Holder("stale-key", lease=0.3)

@@ -110,6 +110,8 @@ def test_errors_of_unsampled_requests_are_always_kept(tracing, client, settings)
     assert finished.attributes["path"] == "/server-error/"
 
 
+# PostgreSQL: the writer thread's connection writes beside the test's (SQLite in memory locks it out).
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_request_still_leaves_its_error_events(client, settings):
     """Written by the recorder's own thread and connection: the request's rollback cannot take them."""
@@ -127,6 +129,8 @@ def test_a_rolled_back_request_still_leaves_its_error_events(client, settings):
     assert stored[2].attributes["message"] == "order 42 vanished mid-checkout"
 
 
+# PostgreSQL: the writer thread's connection writes beside the test's (SQLite in memory locks it out).
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_the_background_writer_survives_a_database_failure(client, settings, caplog):
     settings.TRACING_APP = {**settings.TRACING_APP, "TRACE_ENABLED": True, "TRACE_FLUSH_INTERVAL": 0.05}
