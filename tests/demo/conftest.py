@@ -5,6 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
+
+# Before the demo's imports, which cannot load under the library's settings (no checkout_demo there).
+if "checkout_demo" not in settings.INSTALLED_APPS:
+    pytest.exit("tests/demo runs under the demo's settings: --ds=settings.test (see ./dev)", returncode=4)
+
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
