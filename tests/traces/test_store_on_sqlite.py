@@ -1,5 +1,5 @@
 """The trace store's purge and search tests again on SQLite, the embedded default, in a process of
-their own (the suite's database is PostgreSQL)."""
+their own (the suite runs them on PostgreSQL, marked services)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["tests/trace/test_purge.py", "tests/trace/test_search_scale.py"]
+MODULES = ["tests/traces/test_purge.py", "tests/traces/test_search_scale.py"]
 
 
 def test_purge_and_search_on_sqlite(tmp_path: Path) -> None:
