@@ -19,7 +19,9 @@ from tracing_app.idempotency.keys import record_key
 from tracing_app.idempotency.models import IdempotencyRecord
 from tracing_app.idempotency.store import LeaseLost, Outcome
 
-pytestmark = pytest.mark.django_db
+# PostgreSQL: its claim and replay statements (INSERT ... ON CONFLICT, UPDATE ... RETURNING), row locks
+# and concurrent writers; the SQLite path runs again in test_idempotency_sqlite.py.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 
 def claim(client_key: str = "k", fingerprint: str = "f", **overrides: Any) -> store.ClaimResult:
@@ -77,8 +79,6 @@ def test_completed_record_is_returned_for_replay() -> None:
     assert again.record.replay_count == IdempotencyRecord.objects.get().replay_count == 1
 
 
-# PostgreSQL: the statements asserted are its own (INSERT ... ON CONFLICT, UPDATE ... RETURNING).
-@pytest.mark.services
 def test_a_replay_is_counted_by_the_statement_that_reads_it(django_assert_num_queries: Any) -> None:
     claim().claim.complete(status=201, body=b"done", size=4)
     with django_assert_num_queries(2) as queries:
@@ -157,8 +157,6 @@ def test_expired_record_with_a_live_lease_is_not_reset() -> None:
     assert claim().outcome is Outcome.IN_FLIGHT
 
 
-# PostgreSQL: the statement asserted and the absence of a table lock are its own.
-@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_the_claim_is_one_insert_and_no_table_lock(django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(1) as queries:
@@ -210,8 +208,6 @@ def test_purge_refuses_a_bad_batch_size() -> None:
         call_command("purge_idempotency", "--batch-size", "0")
 
 
-# PostgreSQL: concurrent writers, which an in-memory SQLite database locks out now and then.
-@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_have_exactly_one_winner() -> None:
     contenders = 20
@@ -230,8 +226,6 @@ def test_concurrent_claims_have_exactly_one_winner() -> None:
     assert outcomes.count(Outcome.IN_FLIGHT) == contenders - 1
 
 
-# PostgreSQL: concurrent writers, which an in-memory SQLite database locks out now and then.
-@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_takeovers_have_exactly_one_winner() -> None:
     claim("dead")

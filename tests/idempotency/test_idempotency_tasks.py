@@ -29,7 +29,9 @@ from tracing_app.idempotency.tasks import KeyReused, StillInFlight, idempotent_b
 from tracing_app.traces import recorder
 from tracing_app.traces.models import TraceEvent
 
-pytestmark = pytest.mark.django_db
+# PostgreSQL: its claim statements and concurrent writers; the SQLite path runs again in
+# test_idempotency_sqlite.py.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 
 @idempotent_task
@@ -226,8 +228,6 @@ def test_a_duplicate_gives_up_after_waiting() -> None:
             holder.release.set()
 
 
-# PostgreSQL: two connections write at once, which an in-memory SQLite database locks out.
-@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_a_stale_owner_cannot_complete_and_its_effect_rolls_back() -> None:
     holder = Holder("stale-key", lease=0.3)

@@ -15,7 +15,8 @@ from tests.idempotency.models import Effect
 from tests.idempotency.test_idempotency_http import basic, error_code
 from tracing_app.conf import app_settings
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.idempotency.urls")]
+# PostgreSQL: there a guarded view's claim commits with the view (one-commit mode).
+pytestmark = [pytest.mark.services, pytest.mark.django_db, pytest.mark.urls("tests.idempotency.urls")]
 
 
 @pytest.fixture

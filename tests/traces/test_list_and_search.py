@@ -15,7 +15,9 @@ from tracing_app.traces import recorder
 from tracing_app.traces.models import Trace, TraceEvent
 from tracing_app.traces.recorder import annotate, record
 
+# PostgreSQL: its free-text search behind the admin's list.
 pytestmark = [
+    pytest.mark.services,
     pytest.mark.django_db,
     pytest.mark.urls("tests.traces.urls"),
     pytest.mark.usefixtures("tracing"),

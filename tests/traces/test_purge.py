@@ -13,7 +13,8 @@ from django.utils import timezone
 from tracing_app.traces.models import Trace, TraceEvent
 from tracing_app.traces.retention import purge
 
-pytestmark = pytest.mark.django_db
+# PostgreSQL: its rollups and batched deletes; the SQLite path runs again in test_store_on_sqlite.py.
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 RETENTION = timedelta(days=7)
 

@@ -18,7 +18,8 @@ from tracing_app.traces.attributes import clean_attributes
 from tracing_app.traces.models import DroppedEvents, Trace, TraceEvent
 from tracing_app.traces.recorder import record
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.traces.urls")]
+# PostgreSQL: the writer's COPY, a schema of the session and a value beyond bigint failing writes.
+pytestmark = [pytest.mark.services, pytest.mark.django_db, pytest.mark.urls("tests.traces.urls")]
 
 
 def test_nothing_is_recorded_outside_a_transaction(tracing):
@@ -160,8 +161,6 @@ def test_a_value_that_cannot_be_read_never_reaches_the_caller(tracing, caplog):
     assert any("Could not record a 'log' trace event" in r.getMessage() for r in caplog.records)
 
 
-# PostgreSQL: a schema of the test's own session makes the write fail.
-@pytest.mark.services
 def test_a_database_error_during_flush_is_logged_and_later_events_are_written(tracing, client, caplog):
     with connection.cursor() as cursor:
         # This session only (the test's transaction): the table is not found, a real PostgreSQL error.
@@ -182,8 +181,6 @@ def test_a_database_error_during_flush_is_logged_and_later_events_are_written(tr
     assert [e.kind for e in events(cid)] == ["request.started", "request.finished"]
 
 
-# PostgreSQL: a value beyond its bigint fails one row of the batch, not the others.
-@pytest.mark.services
 def test_one_bad_row_costs_only_itself(tracing, caplog):
     with bind() as ctx:
         record("log", name="before")

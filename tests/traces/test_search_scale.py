@@ -13,7 +13,8 @@ from django.utils import timezone
 from tracing_app.traces import queries
 from tracing_app.traces.models import Trace, TraceEvent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
+# PostgreSQL: its free-text search; the SQLite path runs again in test_store_on_sqlite.py.
+pytestmark = [pytest.mark.services, pytest.mark.django_db, pytest.mark.usefixtures("tracing")]
 
 PAGE = 5
 # Where free text is looked for: the event's name and these attributes.
