@@ -35,6 +35,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    if collection_path.parent != TESTS or not collection_path.is_dir():
+    if collection_path.parent != TESTS or collection_path.name == "conftest.py":
         return None
     return (collection_path == DEMO_TESTS) != _demo_settings() or None
