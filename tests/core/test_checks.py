@@ -5,6 +5,9 @@ from django.test import override_settings
 from tracing_app.checks.celery import check_celery_installed
 from tracing_app.checks.middleware import MIDDLEWARE_PATH
 
+# The model checks ask SQLite whether it supports JSONField (Django 6.1), a query on the test database.
+pytestmark = pytest.mark.django_db
+
 
 def ids(**overrides):
     with override_settings(**overrides):
