@@ -6,6 +6,8 @@ behaviour where a worker cannot be observed as closely.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.traces import tasks
@@ -40,3 +42,18 @@ def test_task_arguments_can_be_left_out(settings):
     recorder.flush()
     started = events(ctx.correlation_id)[0]
     assert "kwargs" not in started.attributes and "args" not in started.attributes
+
+
+def test_a_published_task_is_timed_when_it_left_not_when_the_broker_answered():
+    # A worker can start the task before the publisher hears back from the broker: the event must not
+    # come after the task it caused.
+    from celery import signals
+
+    headers = {"id": "f3b5c1de-0000-4000-8000-000000000001", "task": "tests.traces.tasks.charge_card"}
+    with bind(origin="http") as ctx:
+        signals.before_task_publish.send(sender=headers["task"], headers=headers, body=((), {}, {}))
+        left = datetime.now(UTC)
+        signals.after_task_publish.send(sender=headers["task"], headers=headers, routing_key="celery")
+    recorder.flush()
+    (published,) = [e for e in events(ctx.correlation_id) if e.kind == "task.published"]
+    assert published.timestamp <= left

@@ -22,6 +22,8 @@ worker's main process inside the context :mod:`tracing_app.celery.worker` made c
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import Token
 from typing import Any
@@ -55,6 +57,11 @@ logger = logging.getLogger("tracing_app.celery")
 # nest and thread pools interleave, and each postrun must reset exactly the binding its own prerun made.
 _BINDING_ATTR = "_tracing_binding"
 
+# When this thread's current publish began: "task.published" is recorded once the broker accepted the
+# message, which under load can be after the worker has already started the task. The event keeps the
+# moment the message left, so the waterfall never draws the task before its cause.
+_publishing = threading.local()
+
 
 # -- publish --------------------------------------------------------------------------------------------
 
@@ -70,6 +77,7 @@ def _before_task_publish(headers: MutableMapping[str, Any] | None = None, **_: A
             write_minted_headers(headers, from_carrier(None, origin=minted_origin()))
     elif not starts_transaction(ctx):
         write_headers(headers, ctx)
+        _publishing.started = time.time()
 
 
 def _after_task_publish(
@@ -88,6 +96,7 @@ def _after_task_publish(
         routing_key,
         sequence=carried_sequence(headers),
         from_outbox=publishing_deferred(),
+        sent_at=getattr(_publishing, "started", None),
     )
 
 

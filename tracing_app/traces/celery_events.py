@@ -67,15 +67,17 @@ def task_published(
     *,
     sequence: int | None,
     from_outbox: bool,
+    sent_at: float | None = None,
 ) -> None:
-    """The broker accepted a task message; ``sequence`` is the clock value the message carries."""
+    """The broker accepted a task message; ``sequence`` is the clock value the message carries and
+    ``sent_at`` (a ``time.time()`` value) when publishing began."""
     if not ctx.sampled:
         return
     attributes = _message_attributes(headers, routing_key)
     if from_outbox:
         # Sent from the outbox: its "task.queued" event already counted the task as waiting.
         attributes["outbox"] = True
-    emit(ctx, "task.published", name=name, attributes=attributes, sequence=sequence)
+    emit(ctx, "task.published", name=name, attributes=attributes, sequence=sequence, at=sent_at)
 
 
 def publish_failed(

@@ -94,13 +94,15 @@ def emit(
     error: bool = False,
     sequence: int | None = None,
     owned: bool = False,
+    at: float | None = None,
 ) -> None:
     """:func:`record` for an explicit context (the HTTP edge records before its context is current).
 
     ``sequence`` is for an event whose clock value was already taken (a published task's header);
-    otherwise the context's clock is advanced. ``owned`` says ``attributes`` is a new dict whose values
-    nobody changes afterwards (the HTTP edge's strings): it is then cleaned in the writer thread instead
-    of being copied on the caller's.
+    otherwise the context's clock is advanced. ``at`` (a ``time.time()`` value) is for an event that
+    happened before it is recorded (a publish, recorded once the broker accepted it). ``owned`` says
+    ``attributes`` is a new dict whose values nobody changes afterwards (the HTTP edge's strings): it is
+    then cleaned in the writer thread instead of being copied on the caller's.
     """
     if not (error or ctx.sampled) or not app_settings.TRACE_ENABLED:
         return
@@ -117,7 +119,7 @@ def emit(
                 status,
                 duration_ms,
                 error,
-                time.time(),
+                time.time() if at is None else at,
                 span[0] if span else "",
                 span[1] if span else "",
                 (attributes if owned else clean_attributes(attributes)) if attributes else {},
