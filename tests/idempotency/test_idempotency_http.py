@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from tests.idempotency.conftest import visitor
 from tests.idempotency.models import Effect
@@ -465,3 +466,26 @@ class TestConfiguredViews:
         assert again["Idempotent-Replayed"] == "true"
         assert first.content == again.content
         assert IdempotencyRecord.objects.get().replay_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_key_costs_two_statements_and_a_replay_two_that_write_only_its_count(client: Client) -> None:
+    """Transaction mode: the claim and the completion sent with COMMIT around the view's own statements;
+    a repeat's claim finds the key taken and the replay's UPDATE counts it, with no lookup before."""
+    table = IdempotencyRecord._meta.db_table
+    data = {"label": "counted"}
+    with CaptureQueriesContext(connections["default"]) as first:
+        original = post(client, "/plain/", data, "counted-key")
+    with CaptureQueriesContext(connections["default"]) as repeat:
+        replay = post(client, "/plain/", data, "counted-key")
+    guard = [query["sql"] for query in first.captured_queries if table in query["sql"]]
+    assert len(guard) == 2, guard
+    assert "INSERT INTO" in guard[0] and "ON CONFLICT DO NOTHING" in guard[0]
+    assert guard[1].startswith("WITH done AS (UPDATE") and guard[1].endswith("; COMMIT")
+    replayed = [query["sql"] for query in repeat.captured_queries if table in query["sql"]]
+    assert len(replayed) == 2, replayed
+    assert "ON CONFLICT DO NOTHING" in replayed[0] and replayed[1].startswith("WITH replayed AS (UPDATE")
+    assert (original.status_code, replay["Idempotent-Replayed"]) == (201, "true")
+    assert replay.content == original.content
+    assert effects("counted") == 1
+    assert IdempotencyRecord.objects.get().replay_count == 1
