@@ -91,31 +91,6 @@ def test_a_replay_is_counted_by_the_statement_that_reads_it(django_assert_num_qu
     assert IdempotencyRecord.objects.get().replay_count == 2
 
 
-def synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return cursor.fetchone()[0]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_only_a_replay_alone_in_its_transaction_skips_the_disk_flush() -> None:
-    """A replay's count may be lost in a database crash; the writes of a request that runs may not."""
-    with transaction.atomic():
-        assert claim(lock_timeout=1, replay_alone=True).outcome is Outcome.ACQUIRED
-        assert synchronous_commit() == "on", "the view's writes and the claim commit durably"
-        IdempotencyRecord.objects.update(state="completed")
-    with transaction.atomic():
-        assert claim(lock_timeout=1, replay_alone=True).outcome is Outcome.COMPLETED
-        assert synchronous_commit() == "off"
-    with transaction.atomic():
-        assert claim(lock_timeout=1).outcome is Outcome.COMPLETED
-        assert synchronous_commit() == "on", "the caller's transaction may hold other writes"
-    with transaction.atomic():
-        assert claim(lock_timeout=1, replay_alone=True, fingerprint="other").outcome is Outcome.MISMATCH
-        assert synchronous_commit() == "on"
-    assert synchronous_commit() == "on"
-
-
 def test_expired_lease_is_taken_over_and_the_stale_owner_cannot_complete() -> None:
     stale = claim().claim
     expire_lease(stale.key)

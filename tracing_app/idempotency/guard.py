@@ -27,10 +27,9 @@ response commits in that same transaction, so the view's writes and its record s
 The claim commits in one of two modes (``IDEMPOTENCY_MODE``, or ``mode=`` per view):
 
 - ``"transaction"`` (PostgreSQL): the claim is the transaction's first statement, so a request commits
-  once. A repeat of a completed request finds the key taken and gets its replay, in a transaction that
-  commits only the replay's count; a concurrent repeat waits on the first one's key (up to
-  ``IDEMPOTENCY_LOCK_TIMEOUT``, then 409), then gets its replay, or runs if the first one failed, since a
-  failure rolls the claim back with everything else.
+  once. A repeat of a completed request is replayed before any transaction opens; a concurrent repeat
+  waits on the first one's key (up to ``IDEMPOTENCY_LOCK_TIMEOUT``, then 409), then gets its replay, or
+  runs if the first one failed, since a failure rolls the claim back with everything else.
 - ``"lease"``: the claim commits on its own before the view, so a concurrent repeat gets a fast 409
   instead of waiting; a dead attempt's key is taken over when its lease ends. For views whose work lies
   outside the database (a payment gateway), where a repeat should not wait that long. Always used on
@@ -122,6 +121,15 @@ class Guard(ExitStack):
         # Only the outermost transaction may commit with the completion.
         self._commits_itself = self.one_commit and not connections[using].in_atomic_block
         if self.one_commit:
+            replayed = store.replay_committed(
+                scope=scope,
+                operation=options.operation,
+                client_key=client_key,
+                fingerprint=fingerprint,
+                using=using,
+            )
+            if replayed is not None:
+                return replay(http_request, replayed)
             self._open_transaction(using)
         try:
             result = store.claim(
@@ -136,7 +144,6 @@ class Guard(ExitStack):
                 method=http_request.method or "",
                 path=path,
                 lock_timeout=app_settings.IDEMPOTENCY_LOCK_TIMEOUT if self.one_commit else None,
-                replay_alone=self._commits_itself,
             )
         except store.KeyLocked as exc:
             self._end_transaction(using, rollback=True)

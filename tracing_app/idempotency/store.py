@@ -22,14 +22,12 @@ Each step is one statement on the record's primary key; nothing locks a table:
   so a retry runs afresh.
 
 **One commit** (PostgreSQL, ``lock_timeout`` given to :func:`claim`): the caller opens the transaction
-first and the claim's ``INSERT`` is its first statement, so the claim, the operation's writes and the
-completion commit together, once. A concurrent repeat's ``INSERT`` then waits on the uncommitted key until
-that transaction ends (at most ``lock_timeout`` seconds, then :class:`KeyLocked`) and finds the record
+first and the claim's ``INSERT`` is part of it, so the claim, the operation's writes and the completion
+commit together, once. A concurrent repeat's ``INSERT`` then waits on the uncommitted key until that
+transaction ends (at most ``lock_timeout`` seconds, then :class:`KeyLocked`) and finds the record
 completed, or, when the first attempt rolled back, inserts it and runs. Nothing is left to release after a
-crash, and no lease is read. A fresh key so costs the caller's ``BEGIN``, the ``INSERT`` and the
-completion sent with ``COMMIT``; a repeat of a completed record costs ``BEGIN``, the ``INSERT`` that finds
-the key taken, the replay's ``UPDATE`` and a ``COMMIT`` that waits for no disk flush (see
-:func:`claim`'s ``replay_alone``).
+crash, and no lease is read. A repeat of a completed record is answered before any transaction by
+:func:`replay_committed`, one statement.
 
 SQLite allows one writer at a time, so there a claim first reads the row: a repeat gets its 409, 422 or
 replay without waiting for the write lock the running attempt holds until it commits. A new key's
@@ -212,25 +210,16 @@ def claim(
     method: str = "",
     path: str = "",
     lock_timeout: float | None = None,
-    replay_alone: bool = False,
 ) -> ClaimResult:
     """Try to own the record for (scope, operation, client key); never check-then-insert.
 
     With ``lock_timeout`` (PostgreSQL, inside the caller's open transaction) the claim commits with that
     transaction and a repeat waits on it up to ``lock_timeout`` seconds, then raises :class:`KeyLocked`.
-
-    A replay's count commits asynchronously on PostgreSQL (``synchronous_commit`` off for its transaction
-    alone: it waits for no disk flush, and a database crash may lose the last fraction of a second of
-    counts, never a record) when nothing else shares its transaction: in autocommit, or with
-    ``replay_alone``, which says the caller's transaction holds nothing but this claim and ends as soon as
-    a replay is answered.
     """
     key = record_key(scope, operation, client_key)
     owner = new_id()
     manager = IdempotencyRecord.objects.using(using)
-    connection = connections[using]
-    read_first = connection.vendor in _SINGLE_WRITER_VENDORS
-    asynchronous = replay_alone or connection.get_autocommit()
+    read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
     record = None
     with _bounded_wait(lock_timeout):
         for _ in range(_CLAIM_ROUNDS):
@@ -261,7 +250,7 @@ def claim(
             if record is None:
                 if _insert(using, fresh, lock_timeout):
                     return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
-                record, replayed = _read_conflicting(using, key, fingerprint, now, asynchronous=asynchronous)
+                record, replayed = _read_conflicting(using, key, fingerprint, now)
                 if replayed:
                     return ClaimResult(Outcome.COMPLETED, record=record)
                 if record is None:
@@ -292,6 +281,22 @@ def claim(
                 _restore_lock_timeout(using, lock_timeout)
                 return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using, attempt=record.attempts + 1))
         return ClaimResult(Outcome.IN_FLIGHT, record=record, lease=lease)
+
+
+def replay_committed(
+    *, scope: str, operation: str, client_key: str, fingerprint: str, using: str
+) -> IdempotencyRecord | None:
+    """The completed record for this key and fingerprint, its replay counted, or None: one statement,
+    outside any transaction, so a repeat of a finished request costs no more than that.
+
+    Outside a transaction on PostgreSQL the count commits asynchronously (``synchronous_commit`` off for
+    that statement alone): a replay then waits for no disk flush, and a database crash may lose the
+    last fraction of a second of counts, never a record.
+    """
+    key = record_key(scope, operation, client_key)
+    connection = connections[using]
+    asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
+    return _replay(using, key, fingerprint, timezone.now(), asynchronous=asynchronous)
 
 
 def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
@@ -457,15 +462,17 @@ def _milliseconds(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
+def _replay(
+    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
+) -> IdempotencyRecord | None:
     """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
     it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
-    sql, params = _replay_statement(using, key, fingerprint, now)
+    sql, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
     return next(iter(IdempotencyRecord.objects.using(using).raw(sql, params)), None)
 
 
 def _read_conflicting(
-    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
+    using: str, key: str, fingerprint: str, now: datetime
 ) -> tuple[IdempotencyRecord | None, bool]:
     """The record a claim's ``INSERT`` lost to, and whether it was replayed (and counted) on the way.
 
@@ -477,7 +484,7 @@ def _read_conflicting(
     manager = IdempotencyRecord.objects.using(using)
     if connection.vendor not in _WRITING_CTE_VENDORS:
         return manager.filter(pk=key).first(), False
-    update, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
+    update, params = _replay_statement(using, key, fingerprint, now)
     ops = connection.ops
     meta = IdempotencyRecord._meta
     columns = _columns(ops)
@@ -506,13 +513,14 @@ def _replay_statement(
     # over), the same fingerprint (else 422), completed (else 409 or a takeover). Only quoted
     # identifiers from the model are interpolated; every value is a parameter.
     count = quoted("replay_count")
-    # Evaluated for the replayed row only, so a claim that replays nothing leaves its transaction's
-    # durability alone; set_config(..., true) lasts until that transaction ends.
-    durability = ", set_config('synchronous_commit', 'off', true) AS durability" if asynchronous else ""
+    # set_config(..., true) lasts until the statement's own implicit transaction commits.
+    durability = (
+        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
+    )
     sql = (
-        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 "  # noqa: S608
+        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
         f"WHERE {quoted('key')} = %s AND {quoted('state')} = %s AND {quoted('fingerprint')} = %s "
-        f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}{durability}"
+        f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}"
     )
     return sql, [key, State.COMPLETED.value, fingerprint, now]
 
