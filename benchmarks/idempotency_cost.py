@@ -290,10 +290,10 @@ def run(quick: bool) -> Section:
         "Lease mode is the path every guarded view took before transaction mode: its rows are the "
         "before, the transaction-mode rows the after.",
         f"One database round trip (SELECT 1) took {Summary.of(round_trips).format(0)} µs in this run. "
-        "Against the bare view's one statement, a fresh key in transaction mode makes three more round "
-        "trips (BEGIN, the claim, the completion sent with COMMIT) and still one commit; lease mode "
-        "makes three more and two commits; a replay is BEGIN, the claim, the replay's UPDATE and a "
-        "COMMIT that waits for no disk flush.",
+        "Against the bare view's one statement, a fresh key in transaction mode makes four more round "
+        "trips (the replay lookup, BEGIN, the claim, the completion sent with COMMIT) and still one "
+        "commit; lease mode makes four more and two commits; a replay is one statement whose commit "
+        "waits for no disk flush.",
         "django-idempotency-key keeps responses (pickled) in Django's database cache on the same "
         "database, behind its in-process lock (ExemptIdempotencyKeyMiddleware, @idempotency_key); "
         "drf-idempotency keeps records in its own table through its database backend (@idempotent). "

@@ -469,9 +469,9 @@ class TestConfiguredViews:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_fresh_key_costs_two_statements_and_a_replay_two_that_write_only_its_count(client: Client) -> None:
-    """Transaction mode: the claim and the completion sent with COMMIT around the view's own statements;
-    a repeat's claim finds the key taken and the replay's UPDATE counts it, with no lookup before."""
+def test_a_fresh_key_costs_three_statements_and_a_replay_one(client: Client) -> None:
+    """Transaction mode: the replay lookup (matching nothing), the claim and the completion sent with
+    COMMIT around the view's own statements; a repeat is the replay lookup alone."""
     table = IdempotencyRecord._meta.db_table
     data = {"label": "counted"}
     with CaptureQueriesContext(connections["default"]) as first:
@@ -479,12 +479,12 @@ def test_a_fresh_key_costs_two_statements_and_a_replay_two_that_write_only_its_c
     with CaptureQueriesContext(connections["default"]) as repeat:
         replay = post(client, "/plain/", data, "counted-key")
     guard = [query["sql"] for query in first.captured_queries if table in query["sql"]]
-    assert len(guard) == 2, guard
-    assert "INSERT INTO" in guard[0] and "ON CONFLICT DO NOTHING" in guard[0]
-    assert guard[1].startswith("WITH done AS (UPDATE") and guard[1].endswith("; COMMIT")
+    assert len(guard) == 3, guard
+    assert guard[0].startswith("UPDATE") and "synchronous_commit" in guard[0]
+    assert "INSERT INTO" in guard[1] and "ON CONFLICT DO NOTHING" in guard[1]
+    assert guard[2].startswith("WITH done AS (UPDATE") and guard[2].endswith("; COMMIT")
     replayed = [query["sql"] for query in repeat.captured_queries if table in query["sql"]]
-    assert len(replayed) == 2, replayed
-    assert "ON CONFLICT DO NOTHING" in replayed[0] and replayed[1].startswith("WITH replayed AS (UPDATE")
+    assert len(replayed) == 1 and replayed[0].startswith("UPDATE") and "synchronous_commit" in replayed[0]
     assert (original.status_code, replay["Idempotent-Replayed"]) == (201, "true")
     assert replay.content == original.content
     assert effects("counted") == 1

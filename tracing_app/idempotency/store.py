@@ -503,6 +503,13 @@ def _read_conflicting(
 def _replay_statement(
     using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
 ) -> tuple[str, list[Any]]:
+    return _replay_sql(using, asynchronous=asynchronous), [key, State.COMPLETED.value, fingerprint, now]
+
+
+@functools.cache
+def _replay_sql(using: str, *, asynchronous: bool) -> str:
+    """:func:`_replay_statement`'s text, written once per database and kind: it is the first statement of
+    every guarded request in "transaction" mode."""
     ops = connections[using].ops
     meta = IdempotencyRecord._meta
 
@@ -517,12 +524,11 @@ def _replay_statement(
     durability = (
         "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
     )
-    sql = (
+    return (
         f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
         f"WHERE {quoted('key')} = %s AND {quoted('state')} = %s AND {quoted('fingerprint')} = %s "
         f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}"
     )
-    return sql, [key, State.COMPLETED.value, fingerprint, now]
 
 
 def _columns(ops: Any) -> str:
