@@ -468,7 +468,22 @@ def _replay(
     """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
     it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
     sql, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
-    return next(iter(IdempotencyRecord.objects.using(using).raw(sql, params)), None)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    # Read through a plain cursor, not a raw queryset: for a fresh key, which this statement matches on
+    # every first request, the queryset's setup would cost more than the round trip.
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(IdempotencyRecord._meta.concrete_fields, row, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field.cached_col, connection)
+        values.append(value)
+    return IdempotencyRecord.from_db(
+        using, [field.attname for field in IdempotencyRecord._meta.concrete_fields], values
+    )
 
 
 def _read_conflicting(
