@@ -1,11 +1,12 @@
 """Idempotency: the added cost of an idempotent POST on PostgreSQL, and throughput with 16 clients.
 
-In-process, one worker serves a POST view that writes one row: bare (autocommit, one commit), and guarded
+In-process, one worker serves a POST view that writes one row: bare (autocommit, one commit), guarded
 by ``@idempotent`` in each mode: "transaction" (the claim commits with the row and the stored response)
-and "lease" (the claim commits on its own first). Each mode gets a first request (fresh key) and a
-replay (the same key again); a guarded request without a key is let through. End to end, gunicorn (4
-processes x 4 threads) takes POSTs from 16 concurrent clients, every one with a fresh key. The records
-and rows are deleted afterwards.
+and "lease" (the claim commits on its own first), and guarded by django-idempotency-key and
+drf-idempotency on the same database (see :mod:`benchmarks.idempotency_settings`). Each gets a first
+request (fresh key) and a replay (the same key again); a guarded request without a key is let through.
+End to end, gunicorn (4 processes x 4 threads) takes POSTs from 16 concurrent clients, every one with a
+fresh key. The records and rows are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ VARIANTS = {
     "lease_first": ("/lease-orders/", True, True),
     "lease_replay": ("/lease-orders/", True, False),
 }
+# The same view under the other idempotency libraries: variant -> (library, path, key fresh every time).
+ANCHOR_VARIANTS = {
+    "idempotency_key_first": ("django-idempotency-key", "/idempotency-key-orders/", True),
+    "idempotency_key_replay": ("django-idempotency-key", "/idempotency-key-orders/", False),
+    "drf_idempotency_first": ("drf-idempotency", "/drf-idempotency-orders/", True),
+    "drf_idempotency_replay": ("drf-idempotency", "/drf-idempotency-orders/", False),
+}
 LABELS = {
     "bare": "POST writing one row, view not guarded (baseline)",
     "no_key": "guarded view, request without a key",
@@ -45,6 +53,10 @@ LABELS = {
     "replay": "transaction mode, repeated key (replay)",
     "lease_first": "lease mode, fresh key (claim commit + view commit)",
     "lease_replay": "lease mode, repeated key (replay)",
+    "idempotency_key_first": "django-idempotency-key, fresh key",
+    "idempotency_key_replay": "django-idempotency-key, repeated key (replay)",
+    "drf_idempotency_first": "drf-idempotency, fresh key",
+    "drf_idempotency_replay": "drf-idempotency, repeated key (replay)",
 }
 # The targets: a fresh key adds at most this over the bare view; a replay costs no more than the bare view.
 FIRST_BUDGET_US = 500.0
@@ -92,13 +104,24 @@ class InProcess:
         from benchmarks.idempotency_views import create_table
 
         create_table()
+        self.anchors, self.anchor_errors = _prepare_anchors()
+        self.variants = {
+            **VARIANTS,
+            **{
+                variant: (path, True, fresh)
+                for variant, (library, path, fresh) in ANCHOR_VARIANTS.items()
+                if library in self.anchors
+            },
+        }
 
     def post(self, variant: str) -> tuple[str, dict[str, str]]:
-        path, keyed, fresh = VARIANTS[variant]
+        path, keyed, fresh = self.variants[variant]
         key = None
         if keyed:
             self.counter += 1
-            key = f"{self.prefix}-in-process-{self.counter}" if fresh else f"{self.prefix}-replay{path}"
+            # Letters, digits and dashes only: every library accepts them.
+            name = f"in-process-{self.counter}" if fresh else f"replay-{path.strip('/')}"
+            key = f"{self.prefix}-{name}"
         captured: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -112,15 +135,29 @@ class InProcess:
 
     def probe(self) -> dict[str, Any]:
         self.clear()
-        answers = {variant: self.post(variant) for variant in VARIANTS}
+        answers = {variant: self.post(variant) for variant in self.variants}
         for variant, (status, _headers) in answers.items():
             if not status.startswith("201"):
                 raise RuntimeError(f"{variant}: expected 201, got {status}")
-        for variant in ("replay", "lease_replay"):
+        for variant in ("replay", "lease_replay", "drf_idempotency_replay"):
+            if variant not in self.variants:
+                continue
             replay_status, replay_headers = self.post(variant)
             if replay_headers.get("Idempotent-Replayed") != "true":
                 raise RuntimeError(f"{variant}: the key was not replayed: {replay_status} {replay_headers}")
-        return {variant: status for variant, (status, _headers) in answers.items()}
+        if "idempotency_key_replay" in self.variants:
+            # django-idempotency-key marks no replay: a replay is a POST that writes no row.
+            from benchmarks.idempotency_views import delete_orders
+
+            delete_orders()
+            self.post("idempotency_key_replay")
+            if delete_orders():
+                raise RuntimeError("idempotency_key_replay: the view ran again instead of a replay")
+        return {
+            "status": {variant: status for variant, (status, _headers) in answers.items()},
+            "variants": list(self.variants),
+            "anchor_errors": self.anchor_errors,
+        }
 
     def run(self, variant: str, requests: int) -> dict[str, int]:
         post = self.post
@@ -145,7 +182,39 @@ class InProcess:
         from tracing_app.idempotency.models import IdempotencyRecord
 
         deleted, _ = IdempotencyRecord.objects.filter(client_key__startswith=self.prefix).delete()
+        if "drf-idempotency" in self.anchors:
+            from drf_idempotency.models import IdempotencyRecord as DrfRecord
+
+            deleted += DrfRecord.objects.filter(key__startswith=self.prefix).delete()[0]
+        if "django-idempotency-key" in self.anchors:
+            from django.core.cache import caches
+
+            caches["idempotency_key"].clear()
         return {"deleted": deleted, "orders": delete_orders()}
+
+
+def _prepare_anchors() -> tuple[list[str], dict[str, str]]:
+    """The other libraries that are installed and work here, with their tables created; and why any
+    other is left out."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    usable: list[str] = []
+    errors: dict[str, str] = {}
+    for library, installed in settings.ANCHORS.items():
+        if not installed:
+            errors[library] = "not installed (install the bench dependency group)"
+            continue
+        try:
+            if library == "drf-idempotency":
+                call_command("migrate", "drf_idempotency", verbosity=0)
+            else:
+                call_command("createcachetable", "bench_idempotency_key_cache", verbosity=0)
+        except Exception as exc:  # a library that cannot set up here is reported, not fatal
+            errors[library] = f"{type(exc).__name__}: {exc}"
+            continue
+        usable.append(library)
+    return usable, errors
 
 
 def worker_main() -> None:
@@ -162,14 +231,18 @@ def run(quick: bool) -> Section:
     if missing:
         return Section.skipped("idempotency", TITLE, f"{', '.join(missing)} not importable")
 
-    timings: dict[str, list[float]] = {key: [] for key in VARIANTS}
     round_trips: list[float] = []
     throughput: dict[str, list[float]] = {"bare": [], "first": [], "lease_first": []}
     prefix = f"bench-{secrets.token_hex(6)}"
-    environment = {**edge_environment(config), "BENCH_KEY_PREFIX": prefix}
+    environment = {
+        **edge_environment(config),
+        "BENCH_KEY_PREFIX": prefix,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.idempotency_settings",
+    }
     with Worker("benchmarks.idempotency_cost", environment) as worker:
-        worker.ready()
-        keys = list(VARIANTS)
+        probe = worker.ready()
+        keys = probe["variants"]
+        timings: dict[str, list[float]] = {key: [] for key in keys}
         for key in keys:
             worker.request("run", variant=key, requests=requests)
         for round_index in range(rounds):
@@ -221,12 +294,22 @@ def run(quick: bool) -> Section:
         "trips (the replay lookup, BEGIN, the claim, the completion sent with COMMIT) and still one "
         "commit; lease mode makes four more and two commits; a replay is one statement whose commit "
         "waits for no disk flush.",
+        "django-idempotency-key keeps responses (pickled) in Django's database cache on the same "
+        "database, behind its in-process lock (ExemptIdempotencyKeyMiddleware, @idempotency_key); "
+        "drf-idempotency keeps records in its own table through its database backend (@idempotent). "
+        "Neither runs the view in a transaction with its record.",
+        *(
+            f"{library}: not measured: {reason}."
+            for library, reason in sorted(probe["anchor_errors"].items())
+        ),
         f"End to end: {load_rounds} round(s) of {seconds} s per kind, {CLIENTS} concurrent connections "
         f"({load.tool()}), every idempotent POST with a fresh key; the last rows are requests/second and "
         f"the ratio to the unguarded view. {cleared['deleted']} records and {cleared['orders']} rows were "
         "created and deleted.",
     ]
     section.checks = _checks(timings)
+    missing = sorted(probe["anchor_errors"].items())
+    section.rows.extend([library, f"not measured: {reason}", "", ""] for library, reason in missing)
     section.data = {
         "us_per_request": timings,
         "round_trip_us": round_trips,
@@ -238,6 +321,20 @@ def run(quick: bool) -> Section:
 def _checks(timings: dict[str, list[float]]) -> list[Check]:
     first = paired_differences(timings["first"], timings["bare"])
     replay = paired_differences(timings["replay"], timings["bare"])
+    anchors = [
+        Check(
+            f"{LABELS[variant]}: adds ≤ {FIRST_BUDGET_US / 1000:.1f} ms over the same unguarded view "
+            "(anchor, same view and database)",
+            paired_differences(timings[variant], timings["bare"]).format(0, " µs"),
+            paired_differences(timings[variant], timings["bare"]).median <= FIRST_BUDGET_US,
+        )
+        for variant in ("idempotency_key_first", "drf_idempotency_first")
+        if variant in timings
+    ]
+    return [*_tracing_app_checks(first, replay), *anchors]
+
+
+def _tracing_app_checks(first: Summary, replay: Summary) -> list[Check]:
     return [
         Check(
             f"idempotent POST, fresh key, adds ≤ {FIRST_BUDGET_US / 1000:.1f} ms over the same unguarded "

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from tests.idempotency.conftest import visitor
 from tests.idempotency.models import Effect
@@ -467,3 +468,26 @@ class TestConfiguredViews:
         assert again["Idempotent-Replayed"] == "true"
         assert first.content == again.content
         assert IdempotencyRecord.objects.get().replay_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_key_costs_three_statements_and_a_replay_one(client: Client) -> None:
+    """Transaction mode: the replay lookup (matching nothing), the claim and the completion sent with
+    COMMIT around the view's own statements; a repeat is the replay lookup alone."""
+    table = IdempotencyRecord._meta.db_table
+    data = {"label": "counted"}
+    with CaptureQueriesContext(connections["default"]) as first:
+        original = post(client, "/plain/", data, "counted-key")
+    with CaptureQueriesContext(connections["default"]) as repeat:
+        replay = post(client, "/plain/", data, "counted-key")
+    guard = [query["sql"] for query in first.captured_queries if table in query["sql"]]
+    assert len(guard) == 3, guard
+    assert guard[0].startswith("UPDATE") and "synchronous_commit" in guard[0]
+    assert "INSERT INTO" in guard[1] and "ON CONFLICT DO NOTHING" in guard[1]
+    assert guard[2].startswith("WITH done AS (UPDATE") and guard[2].endswith("; COMMIT")
+    replayed = [query["sql"] for query in repeat.captured_queries if table in query["sql"]]
+    assert len(replayed) == 1 and replayed[0].startswith("UPDATE") and "synchronous_commit" in replayed[0]
+    assert (original.status_code, replay["Idempotent-Replayed"]) == (201, "true")
+    assert replay.content == original.content
+    assert effects("counted") == 1
+    assert IdempotencyRecord.objects.get().replay_count == 1

@@ -42,16 +42,16 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import enum
+import functools
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db import DataError, OperationalError, connections
 from django.db.models import F, Q, QuerySet
 from django.db.models.constants import OnConflict
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from tracing_app.idempotency.keys import NAMESPACE, record_key
@@ -147,15 +147,19 @@ class Claim:
         so nothing commits without its record; that raises :class:`LeaseLost`.
         """
         connection = connections[self.using]
-        query = cast(UpdateQuery, self._owned().query.chain(UpdateQuery))
-        query.add_update_values(_completion(status, headers, body, size))
-        update, params = query.get_compiler(self.using).as_sql()
-        pk = connection.ops.quote_name(column(IdempotencyRecord, "pk"))
-        # The compiled UPDATE and a quoted column name are interpolated; every value is a parameter.
-        sql = f"WITH done AS ({update} RETURNING {pk}) SELECT 1 / count(*) FROM done; COMMIT"  # noqa: S608
+        completion = _completion(status, headers, body, size)
+        params = [
+            *(
+                concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
+                for name, value in completion.items()
+            ),
+            self.key,
+            self.owner,
+            State.IN_PROGRESS.value,
+        ]
         try:
             with connection.cursor() as cursor:
-                cursor.execute(sql, params)
+                cursor.execute(_complete_and_commit_sql(self.using), params)
         except DataError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != _DIVISION_BY_ZERO:
                 raise
@@ -349,6 +353,24 @@ def activated(claim: Claim) -> Iterator[Claim]:
         _active.reset(token)
 
 
+@functools.cache
+def _complete_and_commit_sql(using: str) -> str:
+    """:meth:`Claim.complete_and_commit`'s statement, written once per database: compiling the
+    ``UPDATE`` through the ORM on every request would cost more than its round trip."""
+    ops = connections[using].ops
+
+    def quoted(name: str) -> str:
+        return ops.quote_name(column(IdempotencyRecord, name))
+
+    assignments = ", ".join(f"{quoted(name)} = %s" for name in _completion(None, (), None, None))
+    # Only quoted identifiers from the model are interpolated; every value is a parameter.
+    return (
+        f"WITH done AS (UPDATE {ops.quote_name(IdempotencyRecord._meta.db_table)} SET {assignments} "  # noqa: S608
+        f"WHERE {quoted('pk')} = %s AND {quoted('owner')} = %s AND {quoted('state')} = %s "
+        f"RETURNING {quoted('pk')}) SELECT 1 / count(*) FROM done; COMMIT"
+    )
+
+
 def _completion(
     status: int | None, headers: Iterable[tuple[str, str]], body: bytes | None, size: int | None
 ) -> dict[str, Any]:
@@ -394,30 +416,37 @@ def _insert(using: str, values: dict[str, Any], lock_timeout: float | None = Non
     the timeout before the row is inserted, its ``RETURNING`` puts the old one back after.
     """
     connection = connections[using]
-    ops = connection.ops
-    meta = IdempotencyRecord._meta
-    fields = [concrete_field(IdempotencyRecord, name) for name in values]
-    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    table = ops.quote_name(meta.db_table)
-    columns = ", ".join(ops.quote_name(column(IdempotencyRecord, name)) for name in values)
-    placeholders = ", ".join(["%s"] * len(fields))
-    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
-    if lock_timeout is None:
-        insert = ops.insert_statement(on_conflict=OnConflict.IGNORE)
-        sql = f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
-    else:
-        # Only quoted identifiers from the model are interpolated; every value is a parameter. WHERE
-        # TRUE keeps ON CONFLICT from parsing as a join condition.
-        sql = (
-            "WITH timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "  # noqa: S608
-            f"set_config('lock_timeout', %s, true)) INSERT INTO {table} ({columns}) "
-            f"SELECT {placeholders} FROM timeout WHERE TRUE {suffix} "
-            "RETURNING set_config('lock_timeout', current_setting(%s), true)"
-        )
+    params = [
+        concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
+        for name, value in values.items()
+    ]
+    if lock_timeout is not None:
         params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *params, _SAVED_LOCK_TIMEOUT]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(using, tuple(values), bounded=lock_timeout is not None), params)
         return cursor.rowcount == 1
+
+
+@functools.cache
+def _insert_sql(using: str, names: tuple[str, ...], *, bounded: bool) -> str:
+    """:func:`_insert`'s statement for these columns, written once per database and kind."""
+    ops = connections[using].ops
+    fields = [concrete_field(IdempotencyRecord, name) for name in names]
+    table = ops.quote_name(IdempotencyRecord._meta.db_table)
+    columns = ", ".join(ops.quote_name(column(IdempotencyRecord, name)) for name in names)
+    placeholders = ", ".join(["%s"] * len(fields))
+    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    if not bounded:
+        insert = ops.insert_statement(on_conflict=OnConflict.IGNORE)
+        return f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
+    # Only quoted identifiers from the model are interpolated; every value is a parameter. WHERE TRUE
+    # keeps ON CONFLICT from parsing as a join condition.
+    return (
+        "WITH timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "  # noqa: S608
+        f"set_config('lock_timeout', %s, true)) INSERT INTO {table} ({columns}) "
+        f"SELECT {placeholders} FROM timeout WHERE TRUE {suffix} "
+        "RETURNING set_config('lock_timeout', current_setting(%s), true)"
+    )
 
 
 def _restore_lock_timeout(using: str, lock_timeout: float | None) -> None:
@@ -439,7 +468,22 @@ def _replay(
     """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
     it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
     sql, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
-    return next(iter(IdempotencyRecord.objects.using(using).raw(sql, params)), None)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    # Read through a plain cursor, not a raw queryset: for a fresh key, which this statement matches on
+    # every first request, the queryset's setup would cost more than the round trip.
+    if row is None:
+        return None
+    values = []
+    for field, value in zip(IdempotencyRecord._meta.concrete_fields, row, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field.cached_col, connection)
+        values.append(value)
+    return IdempotencyRecord.from_db(
+        using, [field.attname for field in IdempotencyRecord._meta.concrete_fields], values
+    )
 
 
 def _read_conflicting(
@@ -474,6 +518,13 @@ def _read_conflicting(
 def _replay_statement(
     using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
 ) -> tuple[str, list[Any]]:
+    return _replay_sql(using, asynchronous=asynchronous), [key, State.COMPLETED.value, fingerprint, now]
+
+
+@functools.cache
+def _replay_sql(using: str, *, asynchronous: bool) -> str:
+    """:func:`_replay_statement`'s text, written once per database and kind: it is the first statement of
+    every guarded request in "transaction" mode."""
     ops = connections[using].ops
     meta = IdempotencyRecord._meta
 
@@ -488,12 +539,11 @@ def _replay_statement(
     durability = (
         "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
     )
-    sql = (
+    return (
         f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
         f"WHERE {quoted('key')} = %s AND {quoted('state')} = %s AND {quoted('fingerprint')} = %s "
         f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}"
     )
-    return sql, [key, State.COMPLETED.value, fingerprint, now]
 
 
 def _columns(ops: Any) -> str:
