@@ -40,7 +40,7 @@ from tracing_app.context import TraceContext, current
 from tracing_app.ids import safe_repr
 from tracing_app.logs import current_span_ids
 from tracing_app.traces.attributes import MAX_STRING, clean_attributes, cut
-from tracing_app.traces.buffer import PendingEvent, pending_events
+from tracing_app.traces.buffer import new_pending_event, pending_events
 
 logger = logging.getLogger("tracing_app.recorder")
 
@@ -107,21 +107,23 @@ def emit(
     try:
         span = current_span_ids()
         pending_events.enqueue(
-            PendingEvent(
-                ctx.correlation_id,
-                ctx.hop_id,
-                ctx.causation_id or "",
-                ctx.tick() if sequence is None else sequence,
-                kind,
-                name,
-                status,
-                duration_ms,
-                error,
-                time.time(),
-                span[0] if span else "",
-                span[1] if span else "",
-                (attributes if owned else clean_attributes(attributes)) if attributes else {},
-                owned,
+            new_pending_event(
+                (
+                    ctx.correlation_id,
+                    ctx.hop_id,
+                    ctx.causation_id or "",
+                    ctx.tick() if sequence is None else sequence,
+                    kind,
+                    name,
+                    status,
+                    duration_ms,
+                    error,
+                    time.time(),
+                    span[0] if span else "",
+                    span[1] if span else "",
+                    (attributes if owned else clean_attributes(attributes)) if attributes else {},
+                    owned,
+                )
             )
         )
     except Exception:
