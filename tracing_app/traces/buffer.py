@@ -134,16 +134,19 @@ class EventBuffer:
                 self._thread = thread
 
     def _run(self) -> None:
+        written = 0
         while True:
-            # A full batch that arrived while the last one was written is written at once.
-            if len(self._queue) < app_settings.TRACE_BATCH_SIZE or self._away:
+            # A full batch that arrived while the last ones were written goes at once; after a write that
+            # failed or found nothing, the writer waits as usual.
+            if not (written and len(self._queue) >= app_settings.TRACE_BATCH_SIZE):
                 self._wakeup.wait(app_settings.TRACE_FLUSH_INTERVAL)
             self._wakeup.clear()
+            written = 0
             if self._retime:
                 self._retime = False
                 continue
             try:
-                self.flush(timeout=None)
+                written = self.flush(timeout=None)
             except Exception:
                 logger.exception("The trace event writer failed; it keeps running")
             finally:
