@@ -2,8 +2,8 @@
 
 :func:`record` appends one event for the current transaction to an in-process buffer and returns; it
 never touches the database and never raises. A daemon thread per process writes the buffer every
-``TRACE_FLUSH_INTERVAL`` seconds (sooner once ``TRACE_BATCH_SIZE`` events wait), with one INSERT per batch,
-on its own database connection, so the writes never join a request's or a task's transaction: a
+``TRACE_FLUSH_INTERVAL`` seconds (sooner once ``TRACE_BATCH_SIZE`` events wait), one ``COPY`` per batch
+on PostgreSQL, on its own database connection, so the writes never join a request's or a task's transaction: a
 rolled-back request still leaves its error events.
 
 Sampling: the decision is the transaction's (``TraceContext.sampled``, made once at the edge and carried
