@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
@@ -101,9 +101,9 @@ class CorrelationIdMiddleware:
         if otel.edge is not None:
             # Inside OpenTelemetry's server span: adopt its sampling decision, attach the ID as baggage.
             otel.edge.enter(request, ctx)
-        traced = cast(TracedHttpRequest, request)
-        traced.correlation_id = ctx.correlation_id
-        traced.tracing_started = perf_counter()
+        # Set on the request as TracedHttpRequest declares them (typing.cast would cost a call per request).
+        request.correlation_id = ctx.correlation_id  # type: ignore[attr-defined]
+        request.tracing_started = perf_counter()  # type: ignore[attr-defined]
         http_events.started(request, ctx)
         return ctx
 
@@ -121,7 +121,7 @@ class CorrelationIdMiddleware:
                 request.method,
                 request.get_full_path(),
                 response.status_code,
-                (perf_counter() - cast(TracedHttpRequest, request).tracing_started) * 1000,
+                (perf_counter() - request.tracing_started) * 1000,  # type: ignore[attr-defined]
                 extra={"status_code": response.status_code},
             )
         if app_settings.EXPOSE_HEADER:

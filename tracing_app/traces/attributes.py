@@ -33,6 +33,12 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """
     redact = app_settings.redact_regex
     limit = app_settings.TRACE_MAX_ATTRIBUTES_BYTES
+    flat = _flat_copy(attributes, redact, limit)
+    return _bounded_copy(attributes, redact, limit) if flat is None else flat
+
+
+def _bounded_copy(attributes: Mapping[str, Any], redact: re.Pattern[str], limit: int) -> dict[str, Any]:
+    """Any attributes: copied by :class:`_Copy`, with strings cut shorter until the copy fits."""
     string_limit = MAX_STRING
     while True:
         copy = _Copy(redact, string_limit)
@@ -46,6 +52,38 @@ def clean_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         if string_limit <= 64:
             return {"truncated": True, "bytes": size}
         string_limit //= 4
+
+
+def _flat_copy(attributes: Mapping[str, Any], redact: re.Pattern[str], limit: int) -> dict[str, Any] | None:
+    """What :class:`_Copy` makes of the common case, made without it: plain string keys and short
+    strings, ints, booleans or None as values, within the size limit. None for anything else.
+
+    Events from the edges (method, path, route, task names, counts) all look like this, and the writer
+    cleans two of them per request, so skipping the general copy's per-value calls matters here."""
+    if len(attributes) > _MAX_ITEMS:
+        return None
+    cleaned: dict[str, Any] = {}
+    # The same bound as _Copy's: "{}", and per item the separators, the quoted key and the value.
+    size = 2
+    for key, value in attributes.items():
+        if type(key) is not str or len(key) > 128 or "\x00" in key:
+            return None
+        size += 6 + len(key) * (2 if key.isprintable() else 6)
+        if redact.search(key.lower()):
+            value = _REDACTED
+            size += len(_REDACTED) * 2 + 2
+        elif type(value) is str:
+            if len(value) > MAX_STRING or "\x00" in value:
+                return None
+            size += len(value) * (2 if value.isprintable() else 6) + 2
+        elif type(value) is int:
+            size += value.bit_length() // 3 + 2
+        elif value is None or type(value) is bool:
+            size += 5
+        else:
+            return None
+        cleaned[key] = value
+    return cleaned if size <= limit else None
 
 
 class _Copy:

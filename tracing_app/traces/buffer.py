@@ -11,13 +11,14 @@ else is logged on ``tracing_app.recorder`` and dropped, and the drops are counte
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -61,19 +62,22 @@ class PendingEvent(NamedTuple):
     raw: bool = False
 
 
+#: A :class:`PendingEvent` from a tuple of all its fields, built in C: a NamedTuple's own constructor is
+#: a Python function with keyword handling, which the request thread would pay for every event.
+new_pending_event: Callable[[tuple[Any, ...]], PendingEvent] = functools.partial(tuple.__new__, PendingEvent)
+
+
 def _moment(created: float, aware: bool) -> datetime:
     moment = datetime.fromtimestamp(created, UTC)
     return moment if aware else timezone.make_naive(moment)
 
 
-def _attributes_of(event: PendingEvent) -> dict[str, Any]:
-    """The event's attributes as stored, cleaned here if the caller left that to the writer."""
-    if not event.raw:
-        return event.attributes  # type: ignore[return-value]  # clean_attributes made it a dict
+def _attributes_of(attributes: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """Attributes the caller left to the writer to clean (see ``owned`` in the recorder's emit())."""
     try:
-        return clean_attributes(event.attributes)
+        return clean_attributes(attributes)
     except Exception:
-        logger.warning("Could not record the attributes of a %s trace event", safe_repr(event.kind, 32))
+        logger.warning("Could not record the attributes of a %s trace event", safe_repr(kind, 32))
         return {}
 
 
@@ -112,7 +116,9 @@ class EventBuffer:
         queue.append(event)
         if self._thread is None:
             self._start()
-        elif len(queue) >= app_settings.TRACE_BATCH_SIZE:
+        elif len(queue) == app_settings.TRACE_BATCH_SIZE:
+            # Once per batch, not once per event past it: setting the event takes a lock and notifies,
+            # and the writer looks at the buffer again after every write anyway (_run).
             self._wakeup.set()
 
     def retime(self) -> None:
@@ -128,14 +134,19 @@ class EventBuffer:
                 self._thread = thread
 
     def _run(self) -> None:
+        written = 0
         while True:
-            self._wakeup.wait(app_settings.TRACE_FLUSH_INTERVAL)
+            # A full batch that arrived while the last ones were written goes at once; after a write that
+            # failed or found nothing, the writer waits as usual.
+            if not (written and len(self._queue) >= app_settings.TRACE_BATCH_SIZE):
+                self._wakeup.wait(app_settings.TRACE_FLUSH_INTERVAL)
             self._wakeup.clear()
+            written = 0
             if self._retime:
                 self._retime = False
                 continue
             try:
-                self.flush(timeout=None)
+                written = self.flush(timeout=None)
             except Exception:
                 logger.exception("The trace event writer failed; it keeps running")
             finally:
@@ -198,26 +209,41 @@ class EventBuffer:
         pid = os.getpid()
         host = self._host
         aware = settings.USE_TZ
+        new_row = writer.new_event_row
         rows = []
         for event in batch:
-            moment = _moment(event.created, aware)
+            cid, hop, cause, sequence, kind, name, status, took, error, at, trace, span, attrs, raw = event
+            if (
+                len(cid) > 128
+                or len(hop) > 128
+                or len(cause) > 128
+                or len(kind) > 32
+                or len(name) > 255
+                or len(status) > 32
+                or "\x00" in f"{cid}{hop}{cause}{kind}{name}{status}"
+            ):
+                # Rare (record() called with oversized values): the whole row goes through cut().
+                cid, hop, cause = cut(cid, 128), cut(hop, 128), cut(cause, 128)
+                kind, name, status = cut(kind, 32), cut(name, 255), cut(status, 32)
             rows.append(
-                writer.EventRow(
-                    cut(event.correlation_id, 128),
-                    cut(event.hop_id, 128),
-                    cut(event.causation_id, 128),
-                    event.sequence,
-                    cut(event.kind, 32),
-                    cut(event.name, 255),
-                    cut(event.status, 32),
-                    event.duration_ms,
-                    event.error,
-                    moment,
-                    host,
-                    pid,
-                    event.trace_id[:32],
-                    event.span_id[:16],
-                    _attributes_of(event),
+                new_row(
+                    (
+                        cid,
+                        hop,
+                        cause,
+                        sequence,
+                        kind,
+                        name,
+                        status,
+                        took,
+                        error,
+                        _moment(at, aware),
+                        host,
+                        pid,
+                        trace[:32],
+                        span[:16],
+                        _attributes_of(attrs, kind) if raw else attrs,
+                    )
                 )
             )
         writer.write(alias, rows)

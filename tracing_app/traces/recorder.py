@@ -2,8 +2,8 @@
 
 :func:`record` appends one event for the current transaction to an in-process buffer and returns; it
 never touches the database and never raises. A daemon thread per process writes the buffer every
-``TRACE_FLUSH_INTERVAL`` seconds (sooner once ``TRACE_BATCH_SIZE`` events wait), with one INSERT per batch,
-on its own database connection, so the writes never join a request's or a task's transaction: a
+``TRACE_FLUSH_INTERVAL`` seconds (sooner once ``TRACE_BATCH_SIZE`` events wait), one ``COPY`` per batch
+on PostgreSQL, on its own database connection, so the writes never join a request's or a task's transaction: a
 rolled-back request still leaves its error events.
 
 Sampling: the decision is the transaction's (``TraceContext.sampled``, made once at the edge and carried
@@ -40,7 +40,7 @@ from tracing_app.context import TraceContext, current
 from tracing_app.ids import safe_repr
 from tracing_app.logs import current_span_ids
 from tracing_app.traces.attributes import MAX_STRING, clean_attributes, cut
-from tracing_app.traces.buffer import PendingEvent, pending_events
+from tracing_app.traces.buffer import new_pending_event, pending_events
 
 logger = logging.getLogger("tracing_app.recorder")
 
@@ -109,21 +109,23 @@ def emit(
     try:
         span = current_span_ids()
         pending_events.enqueue(
-            PendingEvent(
-                ctx.correlation_id,
-                ctx.hop_id,
-                ctx.causation_id or "",
-                ctx.tick() if sequence is None else sequence,
-                kind,
-                name,
-                status,
-                duration_ms,
-                error,
-                time.time() if at is None else at,
-                span[0] if span else "",
-                span[1] if span else "",
-                (attributes if owned else clean_attributes(attributes)) if attributes else {},
-                owned,
+            new_pending_event(
+                (
+                    ctx.correlation_id,
+                    ctx.hop_id,
+                    ctx.causation_id or "",
+                    ctx.tick() if sequence is None else sequence,
+                    kind,
+                    name,
+                    status,
+                    duration_ms,
+                    error,
+                    time.time() if at is None else at,
+                    span[0] if span else "",
+                    span[1] if span else "",
+                    (attributes if owned else clean_attributes(attributes)) if attributes else {},
+                    owned,
+                )
             )
         )
     except Exception:

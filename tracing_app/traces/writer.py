@@ -8,8 +8,9 @@ fraction of what building and inserting model instances does; the batch's figure
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -39,6 +40,10 @@ class EventRow(NamedTuple):
     trace_id: str
     span_id: str
     attributes: dict[str, Any]
+
+
+#: An :class:`EventRow` from a tuple of all its fields, without the NamedTuple constructor's Python frame.
+new_event_row: Callable[[tuple[Any, ...]], EventRow] = functools.partial(tuple.__new__, EventRow)
 
 
 def write(alias: str, rows: Sequence[EventRow]) -> None:
