@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -90,11 +91,22 @@ def listed(driver: Any) -> list[tuple[str, str]]:
 
 
 def search(driver: Any, text: str) -> None:
+    page = driver.find_element(By.TAG_NAME, "html")
     box = driver.find_element(By.ID, "trace-search")
     box.clear()
     box.send_keys(text)
     box.submit()
+    # The page searched from has a list too: wait for it to be replaced before reading the results.
+    wait_until(lambda: replaced(page), what=f"the results for {text}")
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".tr-empty, #trace-list, #hops"), what=text)
+
+
+def replaced(element: Any) -> bool:
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    return False
 
 
 def open_trace(driver: Any, run: Run, scenario: str) -> None:
