@@ -16,6 +16,7 @@ from tests.taskapp import tasks
 from tests.traces.conftest import events
 from tracing_app.context import bind
 from tracing_app.traces import recorder
+from tracing_app.traces.models import Trace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
@@ -63,6 +64,9 @@ def test_a_lost_worker_is_an_error_in_the_trace_then_the_task_runs_again(
     assert [(e.kind, e.status, e.hop_id) for e in lost] == [("task.failed", "WORKER LOST", result.id)]
     assert lost[0].attributes["requeued"] is True
     assert lost[0].attributes["exception"] == "billiard.exceptions.WorkerLostError"
+    # Run again and succeeded: one task, retried once, and the transaction did not fail.
+    row = Trace.objects.get(pk=ctx.correlation_id)
+    assert (row.outcome, row.tasks, row.retries, row.errors) == ("ok", 1, 1, 0)
 
 
 def test_a_revoked_task_is_an_error_in_the_trace(worker: CeleryProcess, tracing: dict[str, Any]) -> None:

@@ -138,3 +138,22 @@ def test_rows_without_figures_are_recounted_from_their_events(settings):
     assert stored(cid).outcome == "compensated"
     call_command("rebuild_trace_figures", "--all", stdout=out)
     assert stored(cid).outcome == "failed"
+
+
+def test_a_task_whose_worker_died_and_that_ran_again_leaves_the_transaction_ok():
+    with bind(origin="http") as ctx:
+        record("request.started", attributes={"method": "POST", "path": "/checkout/"})
+        record("task.published", name="shop.charge", attributes={"task_id": "T1"})
+        record("request.finished", name="checkout", status="202", duration_ms=12.0)
+    with bind(ctx.correlation_id, causation_id=ctx.hop_id) as task:
+        task.hop_id, task.sequence = "T1", ctx.sequence
+        # The first attempt's own events died with its process; the main process recorded the loss.
+        lost = {"requeued": True}
+        record("task.failed", name="shop.charge", status="WORKER LOST", error=True, attributes=lost)
+        record("task.started", name="shop.charge", attributes={"retries": 0})
+        record("task.succeeded", name="shop.charge", status="SUCCESS")
+    recorder.flush()
+    row = stored(ctx.correlation_id)
+    assert (row.outcome, row.tasks, row.retries, row.errors) == ("ok", 1, 1, 0)
+    figures = figures_of(events_of(ctx.correlation_id)[0])
+    assert (figures.outcome, figures.tasks, figures.retries, figures.errors) == ("ok", 1, 1, 0)

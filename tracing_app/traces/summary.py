@@ -196,6 +196,12 @@ class _Tally:
             f.queued += 1
         elif kind == "task.retried":
             f.retries += 1
+        elif kind == "task.failed" and attributes.get("requeued"):
+            # Its worker died and the broker delivers it again: a retry, not the transaction's failure.
+            # Its queue and task counts stay as they are: the dead process's own events (its start) are
+            # often lost with it.
+            f.retries += 1
+            return
         elif kind == "task.succeeded" and is_compensation(event.name):
             f.compensations += 1
         if event.error and not (kind == "request.finished" and event.hop_id in self.failed_hops):
