@@ -77,7 +77,8 @@ def _before_task_publish(headers: MutableMapping[str, Any] | None = None, **_: A
             write_minted_headers(headers, from_carrier(None, origin=minted_origin()))
     elif not starts_transaction(ctx):
         write_headers(headers, ctx)
-        _publishing.started = time.time()
+        if ctx.sampled:
+            _publishing.started = time.time()
 
 
 def _after_task_publish(
