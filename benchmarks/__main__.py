@@ -26,6 +26,7 @@ SECTIONS = {
     "purge": "benchmarks.trace_purge",
     "writer": "benchmarks.writer_throughput",
     "id_minting": "benchmarks.id_minting",
+    "instructions": "benchmarks.instructions",
 }
 
 
