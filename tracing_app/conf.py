@@ -108,7 +108,7 @@ DEFAULTS: dict[str, Any] = {
     # (5xx never is stored either).
     "IDEMPOTENCY_TRANSIENT_STATUSES": (408, 409, 425, 429),
     # Dotted path of a function(request) -> str naming who the client is (tenant, API client); by
-    # default the authenticated user, or the client address for anonymous requests.
+    # default the authenticated user, or the session for anonymous requests (refused without one).
     "IDEMPOTENCY_SCOPE": None,
     # Database alias holding the records; side effects on it commit together with their record.
     "IDEMPOTENCY_DATABASE": "default",
