@@ -1,8 +1,13 @@
 """The demo's test settings (tests/demo): PostgreSQL by default (``DATABASE_URL`` overrides it)."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tracing_app")
+if "TRACING_DEMO_VAR" not in os.environ:
+    # Not the demo's own var/: a task the tests publish to the embedded broker would otherwise wait there
+    # and run, against the demo's database, at the next `./dev demo`.
+    os.environ["TRACING_DEMO_VAR"] = tempfile.mkdtemp(prefix="tracing-demo-tests-")
 
 from settings.base import *  # noqa: F403
 
