@@ -6,7 +6,6 @@ memory, no trace events, no access log), 50 warm-up operations run, then ``N`` m
 
 from __future__ import annotations
 
-import io
 import logging
 import sys
 from typing import Any
@@ -37,23 +36,6 @@ EDGES: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {
 }
 PATHS = (*EDGES, "log_filter", "publish_bare", "publish")
 
-ENVIRON = {
-    "REQUEST_METHOD": "GET",
-    "PATH_INFO": "/plain/",
-    "SCRIPT_NAME": "",
-    "QUERY_STRING": "",
-    "SERVER_NAME": "127.0.0.1",
-    "SERVER_PORT": "80",
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "REMOTE_ADDR": "127.0.0.1",
-    "HTTP_HOST": "127.0.0.1",
-    "wsgi.version": (1, 0),
-    "wsgi.url_scheme": "http",
-    "wsgi.errors": sys.stderr,
-    "wsgi.multithread": False,
-    "wsgi.multiprocess": True,
-    "wsgi.run_once": False,
-}
 WARM_UP = 50
 
 
@@ -80,13 +62,15 @@ def configure(path: str) -> None:
 def requests(n: int) -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
+    from benchmarks.http_inprocess import environ_for
+
     application = WSGIHandler()
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         return None
 
     for _ in range(WARM_UP + n):
-        b"".join(application({**ENVIRON, "wsgi.input": io.BytesIO(b"")}, start_response))
+        b"".join(application(environ_for("plain"), start_response))
 
 
 def log_records(n: int) -> None:
