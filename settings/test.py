@@ -1,6 +1,8 @@
 """The demo's test settings (tests/demo): PostgreSQL by default (``DATABASE_URL`` overrides it)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tracing_app")
@@ -8,6 +10,7 @@ if "TRACING_DEMO_VAR" not in os.environ:
     # Not the demo's own var/: a task the tests publish to the embedded broker would otherwise wait there
     # and run, against the demo's database, at the next `./dev demo`.
     os.environ["TRACING_DEMO_VAR"] = tempfile.mkdtemp(prefix="tracing-demo-tests-")
+    atexit.register(shutil.rmtree, os.environ["TRACING_DEMO_VAR"], ignore_errors=True)
 
 from settings.base import *  # noqa: F403
 

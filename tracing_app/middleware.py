@@ -28,7 +28,7 @@ access_logger = logging.getLogger("tracing_app.access")
 
 
 class TracedHttpRequest(HttpRequest):
-    """A request once the edge saw it: its correlation ID (for views and templates) and its start time."""
+    """For type hints in views: a request once the edge saw it, with its correlation ID and start time."""
 
     correlation_id: str
     tracing_started: float
