@@ -13,6 +13,9 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+#: RFC 9110 "token": the characters a header field name may use.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 DEFAULTS: dict[str, Any] = {
     # Response/request header that carries the correlation ID.
     "HEADER": "X-Correlation-ID",
@@ -174,7 +177,11 @@ class TracingSettings:
         values = {**DEFAULTS, **self.user_settings()}
         values["header_meta_key"] = meta_key(values["HEADER"])
         values["alternate_meta_keys"] = tuple(meta_key(h) for h in values["ALTERNATE_HEADERS"])
-        values["header_lower"] = values["HEADER"].lower()
+        # The response header's key in Django's header store, for a name Django would accept unchanged.
+        header = values["HEADER"]
+        values["header_store_key"] = (
+            header.lower() if isinstance(header, str) and HEADER_NAME.fullmatch(header) else None
+        )
         values["id_regex"] = _compile_or_reject_all(values["ID_PATTERN"])
         values["accepted_formats"] = frozenset(values["ACCEPTED_FORMATS"])
         values["redact_regex"] = _redact_regex(values["TRACE_REDACT_KEYS"])

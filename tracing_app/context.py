@@ -58,7 +58,6 @@ class TraceContext:
     def __init__(
         self,
         correlation_id: str,
-        *,
         hop_id: str | None = None,
         causation_id: str | None = None,
         sampled: bool = True,
@@ -101,8 +100,8 @@ current: Callable[[], TraceContext | None] = _current.get
 
 def from_carrier(
     correlation_id: str | None,
-    *,
     origin: str,
+    *,
     hop_id: str | None = None,
     causation_id: str | None = None,
     sequence: int = 0,
@@ -115,13 +114,14 @@ def from_carrier(
     """
     if correlation_id is None:
         correlation_id = ids.new_id()
+    # Positional: every request builds one, and keyword arguments cost a request more.
     return TraceContext(
         correlation_id,
-        hop_id=hop_id,
-        causation_id=causation_id,
-        sampled=is_sampled(correlation_id) if sampled is None else sampled,
-        origin=origin,
-        sequence=sequence,
+        hop_id,
+        causation_id,
+        is_sampled(correlation_id) if sampled is None else sampled,
+        origin,
+        sequence,
     )
 
 

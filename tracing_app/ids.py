@@ -58,25 +58,44 @@ def new_id() -> str:
     id_minting``); IDs minted within one millisecond also stay independent random values, where a
     monotonic generator makes each one its neighbour plus one. Parsing goes through python-ulid.
     """
-    return _encode_128((time_ns() // 1_000_000) << 80 | _random_80())
+    millisecond = time_ns() // 1_000_000
+    stamp = _stamp
+    if stamp[0] != millisecond:
+        stamp = _restamp(millisecond)
+    random_part = next(_randoms, None)
+    if random_part is None:
+        random_part = _refill()
+    return stamp[1] + random_part
 
 
-# Random parts are drawn from the OS 256 at a time. ``os.urandom`` releases the GIL, and a thread that
-# releases it waits to get it back until any busy thread (the trace event writer) yields it: one call per
-# ID made every request wait on the writer. A list iterator's ``next`` is atomic under the GIL, so two
-# threads never get the same value.
+# The timestamp's ten characters change once a millisecond: encoded then, and kept as one tuple, which a
+# thread replaces whole.
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _restamp(millisecond: int) -> tuple[int, str]:
+    global _stamp
+    _stamp = (millisecond, "".join([_PAIRS[(millisecond >> shift) & 1023] for shift in (40, 30, 20, 10, 0)]))
+    return _stamp
+
+
+# Random parts are drawn from the OS 256 at a time, already written as their 16 characters. ``os.urandom``
+# releases the GIL, and a thread that releases it waits to get it back until any busy thread (the trace
+# event writer) yields it: one call per ID made every request wait on the writer. A list iterator's
+# ``next`` is atomic under the GIL, so two threads never get the same value.
 _RANDOM_BATCH = 256
-_randoms: Iterator[int] = iter(())
+_RANDOM_CHARACTERS = 16
+# One random byte becomes one character, its low five bits: 256 is a multiple of 32, so each of the
+# alphabet's characters is equally likely and 16 characters carry 80 uniformly random bits.
+_BYTE_TO_CHARACTER = bytes.maketrans(bytes(range(256)), _CROCKFORD.encode() * 8)
+_randoms: Iterator[str] = iter(())
 
 
-def _random_80() -> int:
+def _refill() -> str:
     global _randoms
-    try:
-        return next(_randoms)
-    except StopIteration:
-        data = os.urandom(10 * _RANDOM_BATCH)
-        _randoms = iter([int.from_bytes(data[i : i + 10], "big") for i in range(0, len(data), 10)])
-        return next(_randoms)
+    text = os.urandom(_RANDOM_CHARACTERS * _RANDOM_BATCH).translate(_BYTE_TO_CHARACTER).decode()
+    _randoms = iter([text[i : i + _RANDOM_CHARACTERS] for i in range(0, len(text), _RANDOM_CHARACTERS)])
+    return next(_randoms)
 
 
 def _forget_randoms() -> None:
@@ -97,7 +116,13 @@ def is_valid_id(value: str) -> bool:
     if not value or len(value) > app_settings.MAX_ID_LENGTH:
         return False
     formats = app_settings.accepted_formats
-    if "token" in formats and app_settings.id_regex.fullmatch(value) and value.isascii():
+    # Printable ASCII whatever ID_PATTERN allows: the ID goes into response headers and log lines.
+    if (
+        "token" in formats
+        and app_settings.id_regex.fullmatch(value)
+        and value.isascii()
+        and value.isprintable()
+    ):
         return True
     if "ulid" in formats and len(value) == ULID_LENGTH and _ULID_RE.fullmatch(value):
         return True

@@ -84,9 +84,9 @@ class CorrelationIdMiddleware:
                 if incoming is not None:
                     break
         if incoming is None:
-            ctx = from_carrier(None, origin="http")
+            ctx = from_carrier(None, "http")
         elif not ids.is_valid_id(incoming):
-            ctx = from_carrier(None, origin="http")
+            ctx = from_carrier(None, "http")
             # Logged before the context is current, so the new ID is passed along explicitly.
             logger.info(
                 "Rejected incoming correlation ID %s",
@@ -104,7 +104,8 @@ class CorrelationIdMiddleware:
         # Set on the request as TracedHttpRequest declares them (typing.cast would cost a call per request).
         request.correlation_id = ctx.correlation_id  # type: ignore[attr-defined]
         request.tracing_started = perf_counter()  # type: ignore[attr-defined]
-        http_events.started(request, ctx)
+        if ctx.sampled and app_settings.TRACE_ENABLED:
+            http_events.started(request, ctx)
         return ctx
 
     @staticmethod
@@ -114,7 +115,14 @@ class CorrelationIdMiddleware:
             # outside the transaction; logging them here gives that line the correlation ID.
             # log_response reads the status code alone, which every kind of response has.
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)  # type: ignore[arg-type]
-        response[app_settings.HEADER] = ctx.correlation_id
+        store_key = app_settings.header_store_key
+        if store_key is None:
+            response[app_settings.HEADER] = ctx.correlation_id
+        else:
+            # Straight into Django's header store: ``response[name] = value`` re-validates and re-encodes
+            # both on every request, the largest part of the ID-only edge's cost, for a name checked once
+            # (conf) and a value that is printable ASCII by construction (minted, or ids.is_valid_id).
+            response.headers._store[store_key] = (app_settings.HEADER, ctx.correlation_id)
         if app_settings.ACCESS_LOG:
             access_logger.info(
                 '"%s %s" %s (%.1f ms)',
@@ -126,7 +134,8 @@ class CorrelationIdMiddleware:
             )
         if app_settings.EXPOSE_HEADER:
             expose_header(response, app_settings.HEADER)
-        http_events.finished(request, response, ctx)
+        if app_settings.TRACE_ENABLED and (ctx.sampled or response.status_code >= 500):
+            http_events.finished(request, response, ctx)
         if otel.edge is not None:
             otel.edge.exit(request)
 

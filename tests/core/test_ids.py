@@ -1,3 +1,4 @@
+import collections
 import itertools
 import os
 import subprocess
@@ -49,6 +50,21 @@ def test_ids_minted_in_one_millisecond_are_not_neighbours():
     assert shared, "expected several IDs minted within one millisecond"
     for group in shared:
         assert all(b - a > 1 for a, b in itertools.pairwise(group))
+
+
+def test_every_random_character_is_equally_likely():
+    """80 random bits a ULID: each of the 16 random characters takes the 32 letters of the alphabet
+    evenly (20,000 IDs: 10,000 of each expected, a standard deviation of about 98)."""
+    counts = collections.Counter(character for _ in range(20_000) for character in new_id()[10:])
+    assert set(counts) == set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert all(abs(count - 10_000) < 600 for count in counts.values()), counts
+
+
+def test_a_permissive_id_pattern_still_rejects_control_characters():
+    with override_settings(TRACING_APP={"ID_PATTERN": r"[\s\S]+"}):
+        assert is_valid_id("order 42")
+        assert not is_valid_id("a\tb")
+        assert not is_valid_id("a\r\nX-Injected: 1")
 
 
 @pytest.mark.parametrize(

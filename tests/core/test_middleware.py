@@ -86,6 +86,28 @@ def test_header_name_is_configurable(client):
     assert "X-Correlation-ID" not in response
 
 
+@pytest.mark.parametrize("header", ["X-Trace", "x-request-id", "X_Odd.Name~1"])
+def test_the_response_header_is_what_django_itself_would_send(client, header):
+    """The header goes straight into Django's header store: it must read, iterate and serialise exactly
+    as one set with ``response[name] = value``, in every Django version the project supports."""
+    with override_settings(TRACING_APP={"HEADER": header, "TRUST_INCOMING": True}):
+        response = client.get("/plain/", headers={header: "abc-1"})
+    expected = HttpResponse()
+    expected[header] = "abc-1"
+    (line,) = (line for line in expected.serialize_headers().split(b"\r\n") if b"abc-1" in line)
+    assert response[header.upper()] == response[header] == "abc-1"
+    assert (header, "abc-1") in response.items()
+    assert line in response.serialize_headers().split(b"\r\n")
+    response[header] = "replaced"  # later code may still set it the usual way
+    assert [value for name, value in response.items() if name.lower() == header.lower()] == ["replaced"]
+
+
+def test_a_header_name_django_must_check_is_set_the_usual_way(client):
+    with override_settings(TRACING_APP={"HEADER": "X-Correlation ID"}):
+        response = client.get("/plain/")
+    assert ULID.from_str(response["X-Correlation ID"])
+
+
 def test_expose_header_appends_to_existing_cors_list():
     response = HttpResponse()
     response["Access-Control-Expose-Headers"] = "X-Total-Count, ETag"

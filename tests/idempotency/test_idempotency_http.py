@@ -472,8 +472,9 @@ class TestConfiguredViews:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_fresh_key_costs_three_statements_and_a_replay_one(client: Client) -> None:
-    """Transaction mode: the replay lookup (matching nothing), the claim and the completion sent with
-    COMMIT around the view's own statements; a repeat is the replay lookup alone."""
+    """Transaction mode: the replay lookup (matching nothing, outside any transaction), the claim and the
+    completion sent with COMMIT around the view's own statements; a repeat is the replay lookup alone,
+    its count committed without waiting for the disk."""
     table = IdempotencyRecord._meta.db_table
     data = {"label": "counted"}
     with CaptureQueriesContext(connections["default"]) as first:
@@ -483,7 +484,7 @@ def test_a_fresh_key_costs_three_statements_and_a_replay_one(client: Client) -> 
     guard = [query["sql"] for query in first.captured_queries if table in query["sql"]]
     assert len(guard) == 3, guard
     assert guard[0].startswith("UPDATE") and "synchronous_commit" in guard[0]
-    assert "INSERT INTO" in guard[1] and "ON CONFLICT DO NOTHING" in guard[1]
+    assert "replayed AS (UPDATE" in guard[1] and "ON CONFLICT DO NOTHING" in guard[1]
     assert guard[2].startswith("WITH done AS (UPDATE") and guard[2].endswith("; COMMIT")
     replayed = [query["sql"] for query in repeat.captured_queries if table in query["sql"]]
     assert len(replayed) == 1 and replayed[0].startswith("UPDATE") and "synchronous_commit" in replayed[0]

@@ -8,10 +8,8 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error
 
-from tracing_app.conf import DEFAULTS, app_settings
+from tracing_app.conf import DEFAULTS, HEADER_NAME, app_settings
 
-# RFC 9110 "token": the characters a header field name may use.
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Values an ID pattern must never accept: they would allow header or log injection.
 _HOSTILE_SAMPLES = ("a\r\nb", "a\nb", 'a"b', "a<b>", "a b", "a\x00b", "a\\b", "a{b}", "é")
 _FORMATS = frozenset({"ulid", "uuid", "token"})
@@ -50,7 +48,7 @@ def _header_names(user: dict[str, Any]) -> list[CheckMessage]:
             id="tracing_app.E002",
         )
         for header in (user.get("HEADER", DEFAULTS["HEADER"]), *user.get("ALTERNATE_HEADERS", ()))
-        if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header)
+        if not isinstance(header, str) or not HEADER_NAME.fullmatch(header)
     ]
 
 

@@ -9,6 +9,7 @@ nor the client address (which clients behind one proxy share).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -68,7 +69,7 @@ def principal_scope(request: HttpRequest) -> str | None:
     """
     custom = app_settings.IDEMPOTENCY_SCOPE
     if custom:
-        scope_of = import_string(custom) if isinstance(custom, str) else custom
+        scope_of = _imported(custom) if isinstance(custom, str) else custom
         return f"custom:{scope_of(request)}"
     parts = []
     tenant = getattr(request, "tenant", None)
@@ -83,6 +84,12 @@ def principal_scope(request: HttpRequest) -> str | None:
             return None
         parts.append(f"session:{session_key}")
     return "/".join(parts)
+
+
+@functools.lru_cache(maxsize=8)
+def _imported(path: str) -> Any:
+    # Imported once, not per request (a settings change names another path, so another entry).
+    return import_string(path)
 
 
 def record_key(scope: str, operation: str, client_key: str) -> str:

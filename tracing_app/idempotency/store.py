@@ -10,8 +10,9 @@ Each step is one statement on the record's primary key; nothing locks a table:
   ``COMMIT`` waits for that commit, then finds the record completed.)
 - **replay**: a repeat of a completed attempt is counted (``replay_count``) and gets the stored outcome
   from one ``UPDATE ... RETURNING`` whose conditions are those of a replay (completed, unexpired, same
-  fingerprint). On PostgreSQL that statement is also the claim's read of the row it lost to, so a
-  replay takes two statements in all.
+  fingerprint). On PostgreSQL the claim's ``INSERT`` and that ``UPDATE`` are one statement, so a fresh key
+  and a replay each take one claim statement; the ``UPDATE`` is also the read of a row the ``INSERT`` lost
+  to.
 - **takeover**: an in-progress record whose lease expired (its attempt died) is handed to a new owner by
   an ``UPDATE`` that compares the old owner token, so two would-be successors cannot both win.
 - **complete**: an ``UPDATE`` that names the owner token. Run it in the same transaction as the side
@@ -80,6 +81,21 @@ _CLAIM_ROUNDS = 3
 _SAVED_LOCK_TIMEOUT = "tracing_app.saved_lock_timeout"
 _LOCK_NOT_AVAILABLE = "55P03"
 _DIVISION_BY_ZERO = "22012"
+_CONCRETE_FIELDS = IdempotencyRecord._meta.concrete_fields
+_ATTNAMES = [field.attname for field in _CONCRETE_FIELDS]
+_HEADERS_FIELD = concrete_field(IdempotencyRecord, "response_headers")
+# What every fresh claim writes beside the request's own values. In the claim statement on PostgreSQL
+# they are literals, written into its text once, so only the request's values travel as parameters.
+_FRESH_CONSTANTS: dict[str, Any] = {
+    "state": State.IN_PROGRESS,
+    "attempts": 1,
+    "response_status": None,
+    "response_headers": [],
+    "response_body": None,
+    "response_size": None,
+    "replay_count": 0,
+    "completed_at": None,
+}
 
 
 class KeyLocked(Exception):
@@ -147,16 +163,9 @@ class Claim:
         so nothing commits without its record; that raises :class:`LeaseLost`.
         """
         connection = connections[self.using]
-        completion = _completion(status, headers, body, size)
-        params = [
-            *(
-                concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
-                for name, value in completion.items()
-            ),
-            self.key,
-            self.owner,
-            State.IN_PROGRESS.value,
-        ]
+        # The stored headers as their field sends them; the other values psycopg takes as they are.
+        stored_headers = _HEADERS_FIELD.get_db_prep_save([list(pair) for pair in headers], connection)
+        params = [status, stored_headers, body, size, timezone.now(), self.key, self.owner]
         try:
             with connection.cursor() as cursor:
                 cursor.execute(_complete_and_commit_sql(self.using), params)
@@ -210,16 +219,23 @@ def claim(
     method: str = "",
     path: str = "",
     lock_timeout: float | None = None,
+    replay_commits_alone: bool = False,
 ) -> ClaimResult:
     """Try to own the record for (scope, operation, client key); never check-then-insert.
 
     With ``lock_timeout`` (PostgreSQL, inside the caller's open transaction) the claim commits with that
     transaction and a repeat waits on it up to ``lock_timeout`` seconds, then raises :class:`KeyLocked`.
+    ``replay_commits_alone``: the transaction that commits a replay's count writes nothing else, so on
+    PostgreSQL it may commit asynchronously (``synchronous_commit`` off for that transaction alone): a
+    replay then waits for no disk flush, and a database crash may lose the last fraction of a second of
+    counts, never a record.
     """
     key = record_key(scope, operation, client_key)
     owner = new_id()
-    manager = IdempotencyRecord.objects.using(using)
-    read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
+    manager = IdempotencyRecord._default_manager.db_manager(using)
+    vendor = connections[using].vendor
+    read_first = vendor in _SINGLE_WRITER_VENDORS
+    replay_first = vendor in _WRITING_CTE_VENDORS
     record = None
     with _bounded_wait(lock_timeout):
         for _ in range(_CLAIM_ROUNDS):
@@ -232,23 +248,24 @@ def claim(
                 "fingerprint": fingerprint,
                 "method": method,
                 "path": path,
-                "state": State.IN_PROGRESS,
                 "owner": owner,
                 "lease_expires_at": now + timedelta(seconds=lease),
-                "attempts": 1,
-                "response_status": None,
-                "response_headers": [],
-                "response_body": None,
-                "response_size": None,
                 "correlation_id": correlation_id,
-                "replay_count": 0,
                 "created_at": now,
-                "completed_at": None,
                 "expires_at": now + timedelta(seconds=ttl),
+                **_FRESH_CONSTANTS,
             }
             record = manager.filter(pk=key).first() if read_first else None
             if record is None:
-                if _insert(using, fresh, lock_timeout):
+                if replay_first:
+                    inserted, completed = _replay_or_insert(
+                        using, fresh, lock_timeout, asynchronous=replay_commits_alone
+                    )
+                    if completed is not None:
+                        return ClaimResult(Outcome.COMPLETED, record=completed)
+                else:
+                    inserted = _insert(using, fresh)
+                if inserted:
                     return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
                 record, replayed = _read_conflicting(using, key, fingerprint, now)
                 if replayed:
@@ -289,14 +306,17 @@ def replay_committed(
     """The completed record for this key and fingerprint, its replay counted, or None: one statement,
     outside any transaction, so a repeat of a finished request costs no more than that.
 
-    Outside a transaction on PostgreSQL the count commits asynchronously (``synchronous_commit`` off for
-    that statement alone): a replay then waits for no disk flush, and a database crash may lose the
-    last fraction of a second of counts, never a record.
+    Outside a transaction on PostgreSQL the count commits asynchronously, as in :func:`claim` with
+    ``replay_commits_alone``.
     """
     key = record_key(scope, operation, client_key)
     connection = connections[using]
     asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
-    return _replay(using, key, fingerprint, timezone.now(), asynchronous=asynchronous)
+    sql = _replay_sql(using, asynchronous=asynchronous)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key, State.COMPLETED.value, fingerprint, timezone.now()])
+        row = cursor.fetchone()
+    return None if row is None else _record_from_row(using, row)
 
 
 def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
@@ -356,17 +376,27 @@ def activated(claim: Claim) -> Iterator[Claim]:
 @functools.cache
 def _complete_and_commit_sql(using: str) -> str:
     """:meth:`Claim.complete_and_commit`'s statement, written once per database: compiling the
-    ``UPDATE`` through the ORM on every request would cost more than its round trip."""
-    ops = connections[using].ops
+    ``UPDATE`` through the ORM on every request would cost more than its round trip. The states and the
+    ended lease are literals; the parameters are the outcome, the completion time, the key and owner."""
+    connection = connections[using]
+    ops = connection.ops
 
     def quoted(name: str) -> str:
         return ops.quote_name(column(IdempotencyRecord, name))
 
-    assignments = ", ".join(f"{quoted(name)} = %s" for name in _completion(None, (), None, None))
-    # Only quoted identifiers from the model are interpolated; every value is a parameter.
+    completed, in_progress, no_lease = _literals(
+        connection, [("state", State.COMPLETED), ("state", State.IN_PROGRESS), ("lease_expires_at", None)]
+    )
+    outcome = ("response_status", "response_headers", "response_body", "response_size", "completed_at")
+    assignments = ", ".join(
+        [f"{quoted('state')} = {completed}", f"{quoted('lease_expires_at')} = {no_lease}"]
+        + [f"{quoted(name)} = %s" for name in outcome]
+    )
+    # Only quoted identifiers from the model and literals of its fields are interpolated; every value
+    # is a parameter.
     return (
         f"WITH done AS (UPDATE {ops.quote_name(IdempotencyRecord._meta.db_table)} SET {assignments} "  # noqa: S608
-        f"WHERE {quoted('pk')} = %s AND {quoted('owner')} = %s AND {quoted('state')} = %s "
+        f"WHERE {quoted('pk')} = %s AND {quoted('owner')} = %s AND {quoted('state')} = {in_progress} "
         f"RETURNING {quoted('pk')}) SELECT 1 / count(*) FROM done; COMMIT"
     )
 
@@ -408,44 +438,100 @@ def _reclaimable_q(now: datetime) -> Q:
     return Q(state=State.COMPLETED) | Q(lease_expires_at__lte=now)
 
 
-def _insert(using: str, values: dict[str, Any], lock_timeout: float | None = None) -> bool:
-    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row.
-
-    With ``lock_timeout`` (PostgreSQL) the same statement bounds its wait on a concurrent attempt's
-    uncommitted key, and restores the previous lock timeout once it inserted: its ``SELECT`` source sets
-    the timeout before the row is inserted, its ``RETURNING`` puts the old one back after.
-    """
+def _insert(using: str, values: dict[str, Any]) -> bool:
+    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row."""
     connection = connections[using]
-    params = [
-        concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
-        for name, value in values.items()
-    ]
-    if lock_timeout is not None:
-        params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *params, _SAVED_LOCK_TIMEOUT]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(using, tuple(values), bounded=lock_timeout is not None), params)
+        cursor.execute(_insert_sql(using, tuple(values)), _insert_params(connection, values))
         return cursor.rowcount == 1
 
 
+def _insert_params(connection: Any, values: dict[str, Any]) -> list[Any]:
+    return [
+        concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
+        for name, value in values.items()
+    ]
+
+
 @functools.cache
-def _insert_sql(using: str, names: tuple[str, ...], *, bounded: bool) -> str:
-    """:func:`_insert`'s statement for these columns, written once per database and kind."""
+def _insert_sql(using: str, names: tuple[str, ...]) -> str:
+    """:func:`_insert`'s statement for these columns, written once per database."""
     ops = connections[using].ops
+    table, columns, placeholders, suffix = _insert_parts(ops, names)
+    insert = ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    return f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
+
+
+def _insert_parts(ops: Any, names: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """An ``INSERT ... ON CONFLICT DO NOTHING``'s table, columns, placeholders and conflict clause."""
     fields = [concrete_field(IdempotencyRecord, name) for name in names]
-    table = ops.quote_name(IdempotencyRecord._meta.db_table)
-    columns = ", ".join(ops.quote_name(column(IdempotencyRecord, name)) for name in names)
-    placeholders = ", ".join(["%s"] * len(fields))
-    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
-    if not bounded:
-        insert = ops.insert_statement(on_conflict=OnConflict.IGNORE)
-        return f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
-    # Only quoted identifiers from the model are interpolated; every value is a parameter. WHERE TRUE
+    return (
+        ops.quote_name(IdempotencyRecord._meta.db_table),
+        ", ".join(ops.quote_name(field.column) for field in fields),
+        ", ".join(["%s"] * len(fields)),
+        ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
+    )
+
+
+def _replay_or_insert(
+    using: str, values: dict[str, Any], lock_timeout: float | None, *, asynchronous: bool
+) -> tuple[bool, IdempotencyRecord | None]:
+    """A claim's first statement on PostgreSQL: replay the record if it is completed with this
+    fingerprint (as :func:`_replay`), else insert ``values`` unless the key exists. Returns whether it
+    inserted, and the replayed record. A fresh key and a plain replay each take this one statement;
+    anything else (409, 422, an expired record) reads the row afterwards.
+
+    With ``lock_timeout`` the statement bounds its wait on a concurrent attempt's uncommitted key, and
+    restores the previous lock timeout once it inserted: its ``SELECT`` source sets the timeout before
+    the row is inserted, its ``RETURNING`` puts the old one back after. With ``asynchronous`` a replay's
+    count commits without waiting for the disk (see :func:`claim`).
+    """
+    connection = connections[using]
+    bounded = lock_timeout is not None
+    replay = [values["key"], State.COMPLETED.value, values["fingerprint"], values["created_at"]]
+    # Strings and aware datetimes, which psycopg takes as they are: the fields' own preparation, run per
+    # value on every request, would cost more than the statement's round trip.
+    own = {name: value for name, value in values.items() if name not in _FRESH_CONSTANTS}
+    params = list(own.values())
+    if lock_timeout is not None:
+        params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *replay, *params, _SAVED_LOCK_TIMEOUT]
+    else:
+        params = [*replay, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(_replay_or_insert_sql(using, tuple(own), bounded, asynchronous), params)
+        inserted, *row = cursor.fetchone()
+    if row[0] is None:
+        return bool(inserted), None
+    return False, _record_from_row(using, row)
+
+
+@functools.cache
+def _replay_or_insert_sql(using: str, names: tuple[str, ...], bounded: bool, asynchronous: bool) -> str:
+    """:func:`_replay_or_insert`'s statement, written once per database and kind. Every part of a
+    ``WITH`` runs once and to completion: the ``INSERT`` adds no row when the ``UPDATE`` replayed one,
+    and one row always comes back, the inserted count beside the replayed record's columns or NULLs."""
+    connection = connections[using]
+    ops = connection.ops
+    table, columns, placeholders, suffix = _insert_parts(ops, (*names, *_FRESH_CONSTANTS))
+    placeholders = ", ".join(["%s"] * len(names) + _literals(connection, _FRESH_CONSTANTS.items()))
+    durability = ", set_config('synchronous_commit', 'off', true)" if asynchronous else ""
+    timeout = (
+        "timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "
+        "set_config('lock_timeout', %s, true)), "
+        if bounded
+        else ""
+    )
+    source = "FROM timeout " if bounded else ""
+    restore = "set_config('lock_timeout', current_setting(%s), true)" if bounded else "1"
+    replayed_columns = ", ".join(f"replayed.{name}" for name in _quoted_columns(ops))
+    # Only quoted identifiers from the model are interpolated; every value is a parameter. The WHERE
     # keeps ON CONFLICT from parsing as a join condition.
     return (
-        "WITH timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "  # noqa: S608
-        f"set_config('lock_timeout', %s, true)) INSERT INTO {table} ({columns}) "
-        f"SELECT {placeholders} FROM timeout WHERE TRUE {suffix} "
-        "RETURNING set_config('lock_timeout', current_setting(%s), true)"
+        f"WITH {timeout}replayed AS ({_replay_update(ops)}{durability}), "  # noqa: S608
+        f"claimed AS (INSERT INTO {table} ({columns}) SELECT {placeholders} {source}"
+        f"WHERE NOT EXISTS (SELECT 1 FROM replayed) {suffix} RETURNING {restore}) "
+        f"SELECT (SELECT count(*) FROM claimed), {replayed_columns} FROM (SELECT 1) AS one "
+        "LEFT JOIN replayed ON TRUE"
     )
 
 
@@ -462,28 +548,45 @@ def _milliseconds(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def _replay(
-    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
-) -> IdempotencyRecord | None:
+def _literals(connection: Any, values: Iterable[tuple[str, Any]]) -> list[str]:
+    """(field name, value) pairs as SQL literals, each value prepared by its field as the ORM would send
+    it; ``%`` doubled, for a statement that still takes parameters."""
+    return [
+        connection.ops.compose_sql(
+            "%s", [concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)]
+        ).replace("%", "%%")
+        for name, value in values
+    ]
+
+
+def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
     """Count one replay of the record if it is completed, unexpired and has this fingerprint, and return
     it as counted: one ``UPDATE ... RETURNING``. None when the record is anything else, or gone."""
-    sql, params = _replay_statement(using, key, fingerprint, now, asynchronous=asynchronous)
-    connection = connections[using]
-    with connection.cursor() as cursor:
+    sql, params = _replay_statement(using, key, fingerprint, now)
+    with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    # Read through a plain cursor, not a raw queryset: for a fresh key, which this statement matches on
-    # every first request, the queryset's setup would cost more than the round trip.
-    if row is None:
-        return None
+    return None if row is None else _record_from_row(using, row)
+
+
+def _record_from_row(using: str, row: Iterable[Any]) -> IdempotencyRecord:
+    """A record from its columns in model order. Read through a plain cursor, not a raw queryset: for a
+    fresh key, whose claim statement returns such columns on every first request, the queryset's setup
+    would cost more than the round trip."""
+    connection = connections[using]
     values = []
-    for field, value in zip(IdempotencyRecord._meta.concrete_fields, row, strict=True):
-        for converter in field.get_db_converters(connection):
+    for (field, converters), value in zip(_converters(using), row, strict=True):
+        for converter in converters:
             value = converter(value, field.cached_col, connection)
         values.append(value)
-    return IdempotencyRecord.from_db(
-        using, [field.attname for field in IdempotencyRecord._meta.concrete_fields], values
-    )
+    return IdempotencyRecord.from_db(using, _ATTNAMES, values)
+
+
+@functools.cache
+def _converters(using: str) -> list[tuple[Any, list[Any]]]:
+    """Each column's field and the database's converters for it, looked up once per database."""
+    connection = connections[using]
+    return [(field, field.get_db_converters(connection)) for field in _CONCRETE_FIELDS]
 
 
 def _read_conflicting(
@@ -515,36 +618,40 @@ def _read_conflicting(
     return record, record is not None and bool(getattr(record, "replayed", False))
 
 
-def _replay_statement(
-    using: str, key: str, fingerprint: str, now: datetime, *, asynchronous: bool = False
-) -> tuple[str, list[Any]]:
-    return _replay_sql(using, asynchronous=asynchronous), [key, State.COMPLETED.value, fingerprint, now]
+def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> tuple[str, list[Any]]:
+    return _replay_sql(using), [key, State.COMPLETED.value, fingerprint, now]
 
 
 @functools.cache
-def _replay_sql(using: str, *, asynchronous: bool) -> str:
-    """:func:`_replay_statement`'s text, written once per database and kind: it is the first statement of
-    every guarded request in "transaction" mode."""
-    ops = connections[using].ops
-    meta = IdempotencyRecord._meta
-
-    def quoted(name: str) -> str:
-        return ops.quote_name(column(IdempotencyRecord, name))
-
-    # The conditions under which claim() replays a record it read: not expired (an expired record starts
-    # over), the same fingerprint (else 422), completed (else 409 or a takeover). Only quoted
-    # identifiers from the model are interpolated; every value is a parameter.
-    count = quoted("replay_count")
+def _replay_sql(using: str, *, asynchronous: bool = False) -> str:
+    """:func:`_replay_statement`'s text, written once per database and kind."""
     # set_config(..., true) lasts until the statement's own implicit transaction commits.
     durability = (
         "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
     )
+    return _replay_update(connections[using].ops, durability)
+
+
+def _replay_update(ops: Any, source: str = "") -> str:
+    """The replay's ``UPDATE ... RETURNING`` (parameters: key, completed state, fingerprint, now), under
+    the conditions in which claim() replays a record it read: not expired (an expired record starts
+    over), the same fingerprint (else 422), completed (else 409 or a takeover)."""
+
+    def quoted(name: str) -> str:
+        return ops.quote_name(column(IdempotencyRecord, name))
+
+    count = quoted("replay_count")
+    # Only quoted identifiers from the model are interpolated; every value is a parameter.
     return (
-        f"UPDATE {ops.quote_name(meta.db_table)} SET {count} = {count} + 1 {durability}"  # noqa: S608
+        f"UPDATE {ops.quote_name(IdempotencyRecord._meta.db_table)} SET {count} = {count} + 1 {source}"  # noqa: S608
         f"WHERE {quoted('key')} = %s AND {quoted('state')} = %s AND {quoted('fingerprint')} = %s "
         f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}"
     )
 
 
 def _columns(ops: Any) -> str:
-    return ", ".join(ops.quote_name(field.column) for field in IdempotencyRecord._meta.concrete_fields)
+    return ", ".join(_quoted_columns(ops))
+
+
+def _quoted_columns(ops: Any) -> list[str]:
+    return [ops.quote_name(field.column) for field in _CONCRETE_FIELDS]

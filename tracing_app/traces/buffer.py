@@ -160,7 +160,9 @@ class EventBuffer:
         try:
             written = 0
             pending = len(self._queue)
-            batch_size = app_settings.TRACE_BATCH_SIZE
+            # Settings are read only when there is something to write: a process that imported the
+            # recorder without configuring Django still exits quietly.
+            batch_size = app_settings.TRACE_BATCH_SIZE if pending else 0
             while pending > 0:
                 batch = [self._queue.popleft() for _ in range(min(batch_size, pending))]
                 pending -= len(batch)

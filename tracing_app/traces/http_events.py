@@ -1,7 +1,8 @@
 """Trace events of the HTTP edge: called by the middleware, plus Django's uncaught-exception signal.
 
-An unsampled request costs two calls that return at once; its events are recorded only when the
-response is a 5xx or a view raised.
+The middleware calls :func:`started` for a sampled request and :func:`finished` for a sampled one or a
+5xx, only while ``TRACE_ENABLED``: an unsampled request costs no call, and its events are recorded only
+when the response is a 5xx or a view raised.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tracing_app.traces.recorder import RECORDED_MARK, describe_exception, emit,
 
 def started(request: HttpRequest, ctx: TraceContext) -> None:
     """The request reached the middleware (its context is not current yet)."""
-    if not (ctx.sampled and app_settings.TRACE_ENABLED) or _excluded(request):
+    if _excluded(request):
         return
     meta = request.META
     attributes: dict[str, Any] = {"method": request.method, "path": request.path}
@@ -37,7 +38,7 @@ def finished(request: HttpRequest, response: HttpResponseBase, ctx: TraceContext
     """The response is about to leave; 5xx responses are errors, recorded even when unsampled."""
     status = response.status_code
     error = status >= 500
-    if not ((error or ctx.sampled) and app_settings.TRACE_ENABLED) or (not error and _excluded(request)):
+    if not error and _excluded(request):
         return
     began = getattr(request, "tracing_started", None)
     attributes: dict[str, Any] = {}
