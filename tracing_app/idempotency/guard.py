@@ -120,10 +120,6 @@ class Guard(ExitStack):
         self.one_commit = options.one_commit(using)
         # Only the outermost transaction may commit with the completion.
         self._commits_itself = self.one_commit and not connections[using].in_atomic_block
-        # A replay's count commits by itself where its transaction is the guard's own.
-        replay_commits_alone = self._commits_itself or not (
-            self.one_commit or connections[using].in_atomic_block
-        )
         if self.one_commit:
             # A repeat of a finished request (a client's retry) is answered by one statement, before any
             # transaction: cheaper than the view it replaces.
@@ -150,7 +146,6 @@ class Guard(ExitStack):
                 method=http_request.method or "",
                 path=path,
                 lock_timeout=app_settings.IDEMPOTENCY_LOCK_TIMEOUT if self.one_commit else None,
-                replay_commits_alone=replay_commits_alone,
             )
         except store.KeyLocked as exc:
             self._end_transaction(using, rollback=True)

@@ -92,8 +92,10 @@ def _imported(path: str) -> Any:
     return import_string(path)
 
 
+@functools.lru_cache(maxsize=256)
 def record_key(scope: str, operation: str, client_key: str) -> str:
-    """The record's primary key: the same (scope, operation, client key) gives the same key everywhere."""
+    """The record's primary key: the same (scope, operation, client key) gives the same key everywhere.
+    Kept for the last keys seen: a request asks for its key twice (the replay lookup, then the claim)."""
     return derive_id(NAMESPACE, scope, operation, client_key)
 
 

@@ -10,9 +10,8 @@ Each step is one statement on the record's primary key; nothing locks a table:
   ``COMMIT`` waits for that commit, then finds the record completed.)
 - **replay**: a repeat of a completed attempt is counted (``replay_count``) and gets the stored outcome
   from one ``UPDATE ... RETURNING`` whose conditions are those of a replay (completed, unexpired, same
-  fingerprint). On PostgreSQL the claim's ``INSERT`` and that ``UPDATE`` are one statement, so a fresh key
-  and a replay each take one claim statement; the ``UPDATE`` is also the read of a row the ``INSERT`` lost
-  to.
+  fingerprint). On PostgreSQL that statement is also the claim's read of the row it lost to, so a
+  replay takes two statements in all.
 - **takeover**: an in-progress record whose lease expired (its attempt died) is handed to a new owner by
   an ``UPDATE`` that compares the old owner token, so two would-be successors cannot both win.
 - **complete**: an ``UPDATE`` that names the owner token. Run it in the same transaction as the side
@@ -219,23 +218,16 @@ def claim(
     method: str = "",
     path: str = "",
     lock_timeout: float | None = None,
-    replay_commits_alone: bool = False,
 ) -> ClaimResult:
     """Try to own the record for (scope, operation, client key); never check-then-insert.
 
     With ``lock_timeout`` (PostgreSQL, inside the caller's open transaction) the claim commits with that
     transaction and a repeat waits on it up to ``lock_timeout`` seconds, then raises :class:`KeyLocked`.
-    ``replay_commits_alone``: the transaction that commits a replay's count writes nothing else, so on
-    PostgreSQL it may commit asynchronously (``synchronous_commit`` off for that transaction alone): a
-    replay then waits for no disk flush, and a database crash may lose the last fraction of a second of
-    counts, never a record.
     """
     key = record_key(scope, operation, client_key)
     owner = new_id()
     manager = IdempotencyRecord._default_manager.db_manager(using)
-    vendor = connections[using].vendor
-    read_first = vendor in _SINGLE_WRITER_VENDORS
-    replay_first = vendor in _WRITING_CTE_VENDORS
+    read_first = connections[using].vendor in _SINGLE_WRITER_VENDORS
     record = None
     with _bounded_wait(lock_timeout):
         for _ in range(_CLAIM_ROUNDS):
@@ -257,14 +249,7 @@ def claim(
             }
             record = manager.filter(pk=key).first() if read_first else None
             if record is None:
-                if replay_first:
-                    inserted, completed = _replay_or_insert(
-                        using, fresh, lock_timeout, asynchronous=replay_commits_alone
-                    )
-                    if completed is not None:
-                        return ClaimResult(Outcome.COMPLETED, record=completed)
-                else:
-                    inserted = _insert(using, fresh)
+                inserted = _insert(using, fresh, lock_timeout)
                 if inserted:
                     return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
                 record, replayed = _read_conflicting(using, key, fingerprint, now)
@@ -306,8 +291,9 @@ def replay_committed(
     """The completed record for this key and fingerprint, its replay counted, or None: one statement,
     outside any transaction, so a repeat of a finished request costs no more than that.
 
-    Outside a transaction on PostgreSQL the count commits asynchronously, as in :func:`claim` with
-    ``replay_commits_alone``.
+    Outside a transaction on PostgreSQL the count commits asynchronously (``synchronous_commit`` off for
+    that statement alone): a replay then waits for no disk flush, and a database crash may lose the last
+    fraction of a second of counts, never a record.
     """
     key = record_key(scope, operation, client_key)
     connection = connections[using]
@@ -438,19 +424,32 @@ def _reclaimable_q(now: datetime) -> Q:
     return Q(state=State.COMPLETED) | Q(lease_expires_at__lte=now)
 
 
-def _insert(using: str, values: dict[str, Any]) -> bool:
-    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row."""
+def _insert(using: str, values: dict[str, Any], lock_timeout: float | None = None) -> bool:
+    """One ``INSERT`` that does nothing on a key conflict; True if this call inserted the row.
+
+    On PostgreSQL the columns every fresh claim sets alike (:data:`_FRESH_CONSTANTS`) are literals in the
+    statement's text and the request's own values (strings, aware datetimes) go to psycopg as they are:
+    preparing each through its field on every request would cost more than the round trip. With
+    ``lock_timeout`` the same statement bounds its wait on a concurrent attempt's uncommitted key, and
+    restores the previous lock timeout once it inserted: its ``SELECT`` source sets the timeout before
+    the row is inserted, its ``RETURNING`` puts the old one back after.
+    """
     connection = connections[using]
+    if connection.vendor not in _WRITING_CTE_VENDORS:
+        params = [
+            concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
+            for name, value in values.items()
+        ]
+        sql = _insert_sql(using, tuple(values))
+    else:
+        own = {name: value for name, value in values.items() if name not in _FRESH_CONSTANTS}
+        params = list(own.values())
+        if lock_timeout is not None:
+            params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *params, _SAVED_LOCK_TIMEOUT]
+        sql = _claim_sql(using, tuple(own), bounded=lock_timeout is not None)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(using, tuple(values)), _insert_params(connection, values))
+        cursor.execute(sql, params)
         return cursor.rowcount == 1
-
-
-def _insert_params(connection: Any, values: dict[str, Any]) -> list[Any]:
-    return [
-        concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)
-        for name, value in values.items()
-    ]
 
 
 @functools.cache
@@ -462,6 +461,26 @@ def _insert_sql(using: str, names: tuple[str, ...]) -> str:
     return f"{insert} {table} ({columns}) VALUES ({placeholders}) {suffix}"
 
 
+@functools.cache
+def _claim_sql(using: str, names: tuple[str, ...], *, bounded: bool) -> str:
+    """:func:`_insert`'s statement on PostgreSQL, written once per database and kind: ``names`` are
+    parameters, :data:`_FRESH_CONSTANTS` literals."""
+    connection = connections[using]
+    ops = connection.ops
+    table, columns, _, suffix = _insert_parts(ops, (*names, *_FRESH_CONSTANTS))
+    values = ", ".join(["%s"] * len(names) + _literals(connection, _FRESH_CONSTANTS.items()))
+    if not bounded:
+        return f"INSERT INTO {table} ({columns}) VALUES ({values}) {suffix}"  # noqa: S608
+    # Only quoted identifiers and literals of the model's fields are interpolated; every value is a
+    # parameter. WHERE TRUE keeps ON CONFLICT from parsing as a join condition.
+    return (
+        "WITH timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "  # noqa: S608
+        f"set_config('lock_timeout', %s, true)) INSERT INTO {table} ({columns}) "
+        f"SELECT {values} FROM timeout WHERE TRUE {suffix} "
+        "RETURNING set_config('lock_timeout', current_setting(%s), true)"
+    )
+
+
 def _insert_parts(ops: Any, names: tuple[str, ...]) -> tuple[str, str, str, str]:
     """An ``INSERT ... ON CONFLICT DO NOTHING``'s table, columns, placeholders and conflict clause."""
     fields = [concrete_field(IdempotencyRecord, name) for name in names]
@@ -470,68 +489,6 @@ def _insert_parts(ops: Any, names: tuple[str, ...]) -> tuple[str, str, str, str]
         ", ".join(ops.quote_name(field.column) for field in fields),
         ", ".join(["%s"] * len(fields)),
         ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
-    )
-
-
-def _replay_or_insert(
-    using: str, values: dict[str, Any], lock_timeout: float | None, *, asynchronous: bool
-) -> tuple[bool, IdempotencyRecord | None]:
-    """A claim's first statement on PostgreSQL: replay the record if it is completed with this
-    fingerprint (as :func:`_replay`), else insert ``values`` unless the key exists. Returns whether it
-    inserted, and the replayed record. A fresh key and a plain replay each take this one statement;
-    anything else (409, 422, an expired record) reads the row afterwards.
-
-    With ``lock_timeout`` the statement bounds its wait on a concurrent attempt's uncommitted key, and
-    restores the previous lock timeout once it inserted: its ``SELECT`` source sets the timeout before
-    the row is inserted, its ``RETURNING`` puts the old one back after. With ``asynchronous`` a replay's
-    count commits without waiting for the disk (see :func:`claim`).
-    """
-    connection = connections[using]
-    bounded = lock_timeout is not None
-    replay = [values["key"], State.COMPLETED.value, values["fingerprint"], values["created_at"]]
-    # Strings and aware datetimes, which psycopg takes as they are: the fields' own preparation, run per
-    # value on every request, would cost more than the statement's round trip.
-    own = {name: value for name, value in values.items() if name not in _FRESH_CONSTANTS}
-    params = list(own.values())
-    if lock_timeout is not None:
-        params = [_SAVED_LOCK_TIMEOUT, _milliseconds(lock_timeout), *replay, *params, _SAVED_LOCK_TIMEOUT]
-    else:
-        params = [*replay, *params]
-    with connection.cursor() as cursor:
-        cursor.execute(_replay_or_insert_sql(using, tuple(own), bounded, asynchronous), params)
-        inserted, *row = cursor.fetchone()
-    if row[0] is None:
-        return bool(inserted), None
-    return False, _record_from_row(using, row)
-
-
-@functools.cache
-def _replay_or_insert_sql(using: str, names: tuple[str, ...], bounded: bool, asynchronous: bool) -> str:
-    """:func:`_replay_or_insert`'s statement, written once per database and kind. Every part of a
-    ``WITH`` runs once and to completion: the ``INSERT`` adds no row when the ``UPDATE`` replayed one,
-    and one row always comes back, the inserted count beside the replayed record's columns or NULLs."""
-    connection = connections[using]
-    ops = connection.ops
-    table, columns, placeholders, suffix = _insert_parts(ops, (*names, *_FRESH_CONSTANTS))
-    placeholders = ", ".join(["%s"] * len(names) + _literals(connection, _FRESH_CONSTANTS.items()))
-    durability = ", set_config('synchronous_commit', 'off', true)" if asynchronous else ""
-    timeout = (
-        "timeout AS (SELECT set_config(%s, current_setting('lock_timeout'), true), "
-        "set_config('lock_timeout', %s, true)), "
-        if bounded
-        else ""
-    )
-    source = "FROM timeout " if bounded else ""
-    restore = "set_config('lock_timeout', current_setting(%s), true)" if bounded else "1"
-    replayed_columns = ", ".join(f"replayed.{name}" for name in _quoted_columns(ops))
-    # Only quoted identifiers from the model are interpolated; every value is a parameter. The WHERE
-    # keeps ON CONFLICT from parsing as a join condition.
-    return (
-        f"WITH {timeout}replayed AS ({_replay_update(ops)}{durability}), "  # noqa: S608
-        f"claimed AS (INSERT INTO {table} ({columns}) SELECT {placeholders} {source}"
-        f"WHERE NOT EXISTS (SELECT 1 FROM replayed) {suffix} RETURNING {restore}) "
-        f"SELECT (SELECT count(*) FROM claimed), {replayed_columns} FROM (SELECT 1) AS one "
-        "LEFT JOIN replayed ON TRUE"
     )
 
 
@@ -599,23 +556,30 @@ def _read_conflicting(
     answer that is not a replay (409, 422) still writes nothing. Elsewhere this is a plain read.
     """
     connection = connections[using]
-    manager = IdempotencyRecord.objects.using(using)
     if connection.vendor not in _WRITING_CTE_VENDORS:
-        return manager.filter(pk=key).first(), False
-    update, params = _replay_statement(using, key, fingerprint, now)
-    ops = connection.ops
-    meta = IdempotencyRecord._meta
+        return IdempotencyRecord._default_manager.db_manager(using).filter(pk=key).first(), False
+    params = [*_replay_statement(using, key, fingerprint, now)[1], key]
+    with connection.cursor() as cursor:
+        cursor.execute(_read_conflicting_sql(using), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    replayed, *columns = row
+    return _record_from_row(using, columns), replayed
+
+
+@functools.cache
+def _read_conflicting_sql(using: str) -> str:
+    """:func:`_read_conflicting`'s statement on PostgreSQL, written once per database."""
+    ops = connections[using].ops
     columns = _columns(ops)
     # Only quoted identifiers from the model are interpolated; every value is a parameter.
-    sql = (
-        f"WITH replayed AS ({update}) SELECT TRUE AS replayed, {columns} FROM replayed "  # noqa: S608
-        f"UNION ALL SELECT FALSE, {columns} FROM {ops.quote_name(meta.db_table)} "
+    return (
+        f"WITH replayed AS ({_replay_sql(using)}) SELECT TRUE, {columns} FROM replayed "  # noqa: S608
+        f"UNION ALL SELECT FALSE, {columns} FROM {ops.quote_name(IdempotencyRecord._meta.db_table)} "
         f"WHERE {ops.quote_name(column(IdempotencyRecord, 'pk'))} = %s "
         "AND NOT EXISTS (SELECT 1 FROM replayed)"
     )
-    record = next(iter(manager.raw(sql, [*params, key])), None)
-    # "replayed" is the raw query's extra column, set on the instance beside the model's fields.
-    return record, record is not None and bool(getattr(record, "replayed", False))
 
 
 def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> tuple[str, list[Any]]:
