@@ -75,7 +75,7 @@ _stamp: tuple[int, str] = (-1, "")
 
 def _restamp(millisecond: int) -> tuple[int, str]:
     global _stamp
-    _stamp = (millisecond, "".join([_PAIRS[(millisecond >> shift) & 1023] for shift in (40, 30, 20, 10, 0)]))
+    _stamp = (millisecond, _encode_128(millisecond << 80)[:10])
     return _stamp
 
 

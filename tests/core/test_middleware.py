@@ -4,7 +4,7 @@ import logging
 
 import pytest
 from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpResponse
+from django.http import BadHeaderError, HttpResponse
 from django.test import RequestFactory, override_settings
 from ulid import ULID
 
@@ -106,6 +106,14 @@ def test_a_header_name_django_must_check_is_set_the_usual_way(client):
     with override_settings(TRACING_APP={"HEADER": "X-Correlation ID"}):
         response = client.get("/plain/")
     assert ULID.from_str(response["X-Correlation ID"])
+
+
+def test_a_header_name_that_could_inject_a_header_never_reaches_the_response(client):
+    """Such a name is a check error (E002); if a server runs anyway, Django's own validation refuses it
+    rather than the shortcut writing it out raw."""
+    hostile = {"HEADER": "X-Evil\r\nSet-Cookie: a=b"}
+    with override_settings(TRACING_APP=hostile), pytest.raises(BadHeaderError):
+        client.get("/plain/")
 
 
 def test_expose_header_appends_to_existing_cors_list():

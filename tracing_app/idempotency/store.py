@@ -249,8 +249,7 @@ def claim(
             }
             record = manager.filter(pk=key).first() if read_first else None
             if record is None:
-                inserted = _insert(using, fresh, lock_timeout)
-                if inserted:
+                if _insert(using, fresh, lock_timeout):
                     return ClaimResult(Outcome.ACQUIRED, Claim(key, owner, using))
                 record, replayed = _read_conflicting(using, key, fingerprint, now)
                 if replayed:
@@ -507,13 +506,14 @@ def _milliseconds(seconds: float) -> str:
 
 def _literals(connection: Any, values: Iterable[tuple[str, Any]]) -> list[str]:
     """(field name, value) pairs as SQL literals, each value prepared by its field as the ORM would send
-    it; ``%`` doubled, for a statement that still takes parameters."""
-    return [
-        connection.ops.compose_sql(
-            "%s", [concrete_field(IdempotencyRecord, name).get_db_prep_save(value, connection)]
-        ).replace("%", "%%")
-        for name, value in values
-    ]
+    it and cast to its column's type (a driver may render JSON without one, and an ``INSERT ... SELECT``
+    would then read it as text); ``%`` doubled, for a statement that still takes parameters."""
+    literals = []
+    for name, value in values:
+        field = concrete_field(IdempotencyRecord, name)
+        literal = connection.ops.compose_sql("%s", [field.get_db_prep_save(value, connection)])
+        literals.append(f"CAST({literal} AS {field.db_type(connection)})".replace("%", "%%"))
+    return literals
 
 
 def _replay(using: str, key: str, fingerprint: str, now: datetime) -> IdempotencyRecord | None:
