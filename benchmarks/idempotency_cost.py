@@ -21,6 +21,8 @@ from typing import Any
 
 from benchmarks import load
 from benchmarks.edge_configs import CONFIGS, edge_environment
+from benchmarks.idempotency_statements import KINDS as STATEMENT_KINDS
+from benchmarks.idempotency_statements import Statements
 from benchmarks.isolation import Worker, serve
 from benchmarks.report import Check, Section
 from benchmarks.server import Server
@@ -105,6 +107,7 @@ class InProcess:
 
         create_table()
         self.anchors, self.anchor_errors = _prepare_anchors()
+        self.floor = Statements(self.prefix)
         self.variants = {
             **VARIANTS,
             **{
@@ -177,11 +180,16 @@ class InProcess:
                 cursor.execute("SELECT 1")
             return {"ns": time.perf_counter_ns() - started}
 
+    def statements(self, kind: str, requests: int) -> dict[str, int]:
+        """Time ``requests`` rounds of one kind of :mod:`benchmarks.idempotency_statements`."""
+        return {"ns": self.floor.run(kind, requests)}
+
     def clear(self) -> dict[str, int]:
         from benchmarks.idempotency_views import delete_orders
         from tracing_app.idempotency.models import IdempotencyRecord
 
         deleted, _ = IdempotencyRecord.objects.filter(client_key__startswith=self.prefix).delete()
+        deleted += self.floor.clear()
         if "drf-idempotency" in self.anchors:
             from drf_idempotency.models import IdempotencyRecord as DrfRecord
 
@@ -219,7 +227,15 @@ def _prepare_anchors() -> tuple[list[str], dict[str, str]]:
 
 def worker_main() -> None:
     worker = InProcess()
-    serve(worker.probe(), {"run": worker.run, "round_trip": worker.round_trip, "clear": worker.clear})
+    serve(
+        worker.probe(),
+        {
+            "run": worker.run,
+            "round_trip": worker.round_trip,
+            "statements": worker.statements,
+            "clear": worker.clear,
+        },
+    )
 
 
 def run(quick: bool) -> Section:
@@ -232,6 +248,7 @@ def run(quick: bool) -> Section:
         return Section.skipped("idempotency", TITLE, f"{', '.join(missing)} not importable")
 
     round_trips: list[float] = []
+    statements: dict[str, list[float]] = {kind: [] for kind in STATEMENT_KINDS}
     throughput: dict[str, list[float]] = {"bare": [], "first": [], "lease_first": []}
     prefix = f"bench-{secrets.token_hex(6)}"
     environment = {
@@ -251,6 +268,9 @@ def run(quick: bool) -> Section:
                 ns = worker.request("run", variant=key, requests=requests)["ns"]
                 timings[key].append(ns / requests / 1000)
             round_trips.append(worker.request("round_trip", statements=requests)["ns"] / requests / 1000)
+            for kind in STATEMENT_KINDS:
+                ns = worker.request("statements", kind=kind, requests=requests)["ns"]
+                statements[kind].append(ns / requests / 1000)
         with Server(config, workers=4, threads=4) as server:
             server.wait_ready(["/orders/", "/idempotent-orders/", "/lease-orders/"])
             for _ in range(load_rounds):
@@ -273,6 +293,9 @@ def run(quick: bool) -> Section:
     baseline = timings["bare"]
     for key, values in timings.items():
         section.rows.append([LABELS[key], *baseline_cells(values, baseline, 0)])
+    for kind, label in STATEMENT_KINDS.items():
+        cells = baseline_cells(statements[kind], statements["bare"], 0)
+        section.rows.append([f"statements alone (psycopg): {label}", *cells])
     for key, rates in throughput.items():
         ratio = paired_ratios(rates, throughput["bare"]) if key != "bare" else None
         section.rows.append(
@@ -294,6 +317,10 @@ def run(quick: bool) -> Section:
         "trips (the replay lookup, BEGIN, the claim, the completion sent with COMMIT) and still one "
         "commit; lease mode makes four more and two commits; a replay is one statement whose commit "
         "waits for no disk flush.",
+        "The 'statements alone' rows send what a fresh key wraps the view's INSERT in through the "
+        "worker's psycopg connection, with no Django cursor, atomic() or guard logic around it, paired "
+        "with that INSERT alone in autocommit (the first of those rows): the floor of a guard of that "
+        "shape on this machine and database.",
         "django-idempotency-key keeps responses (pickled) in Django's database cache on the same "
         "database, behind its in-process lock (ExemptIdempotencyKeyMiddleware, @idempotency_key); "
         "drf-idempotency keeps records in its own table through its database backend (@idempotent). "
@@ -313,6 +340,7 @@ def run(quick: bool) -> Section:
     section.data = {
         "us_per_request": timings,
         "round_trip_us": round_trips,
+        "statements_us": statements,
         "requests_per_second": throughput,
     }
     return section

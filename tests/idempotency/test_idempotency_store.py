@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -91,6 +92,43 @@ def test_a_replay_is_counted_by_the_statement_that_reads_it(django_assert_num_qu
     # What is not a replay is not counted.
     assert claim(fingerprint="other").outcome is Outcome.MISMATCH
     assert IdempotencyRecord.objects.get().replay_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_replay_reads_only_the_stored_response(django_assert_num_queries: Any) -> None:
+    claim().claim.complete(status=201, headers=[("Content-Type", "text/plain")], body=b"done", size=4)
+    replay = functools.partial(
+        store.replay_committed, scope="user:1", operation="http", client_key="k", using="default"
+    )
+    with django_assert_num_queries(1) as queries:
+        replayed = replay(fingerprint="f")
+    (statement,) = (query["sql"] for query in queries.captured_queries)
+    returned = statement.split("RETURNING", 1)[1]
+    assert '"created_at"' not in returned and '"response_body"' in returned
+    assert returned.rstrip().endswith("set_config('synchronous_commit', 'off', true)")
+    assert replayed == store.Replayed(
+        key=record_key("user:1", "http", "k"),
+        operation="http",
+        client_key="k",
+        correlation_id="01TESTCORRELATION000000000",
+        response_status=201,
+        response_headers=[["Content-Type", "text/plain"]],
+        response_body=replayed.response_body,
+        response_size=4,
+        replay_count=1,
+    )
+    assert bytes(replayed.response_body) == b"done"
+    # A lookup that matches nothing (another fingerprint) neither counts nor answers.
+    assert replay(fingerprint="other") is None
+    assert IdempotencyRecord.objects.get().replay_count == 1
+    # The asynchronous commit was the statement's own: the session keeps its setting.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+    # Inside a transaction the replay's count commits with it, as the caller's commit says.
+    with transaction.atomic(), django_assert_num_queries(1) as queries:
+        assert replay(fingerprint="f").replay_count == 2
+    assert "synchronous_commit" not in queries.captured_queries[0]["sql"]
 
 
 def test_the_claim_sends_only_the_requests_own_values(django_assert_num_queries: Any) -> None:

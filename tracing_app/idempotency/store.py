@@ -44,10 +44,10 @@ import dataclasses
 import enum
 import functools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DataError, OperationalError, connections
 from django.db.models import F, Q, QuerySet
@@ -205,6 +205,25 @@ class ClaimResult:
         return max(1, math.ceil(min(remaining, running)))
 
 
+class Replayed(NamedTuple):
+    """What a replay reads of a completed record: the stored response, and what its trace event names.
+    Fewer columns than the whole record, and no model instance: a replay costs no more than the view
+    it replaces."""
+
+    key: str
+    operation: str
+    client_key: str
+    correlation_id: str
+    response_status: int | None
+    response_headers: list[list[str]]
+    response_body: bytes | memoryview | None
+    response_size: int | None
+    replay_count: int
+
+
+_REPLAYED_FIELDS = tuple(concrete_field(IdempotencyRecord, name) for name in Replayed._fields)
+
+
 def claim(
     *,
     scope: str,
@@ -286,8 +305,8 @@ def claim(
 
 def replay_committed(
     *, scope: str, operation: str, client_key: str, fingerprint: str, using: str
-) -> IdempotencyRecord | None:
-    """The completed record for this key and fingerprint, its replay counted, or None: one statement,
+) -> Replayed | None:
+    """The stored outcome for this key and fingerprint, its replay counted, or None: one statement,
     outside any transaction, so a repeat of a finished request costs no more than that.
 
     Outside a transaction on PostgreSQL the count commits asynchronously (``synchronous_commit`` off for
@@ -297,14 +316,16 @@ def replay_committed(
     key = record_key(scope, operation, client_key)
     connection = connections[using]
     asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
-    sql = _replay_sql(using, asynchronous=asynchronous)
+    sql = _replay_sql(using, asynchronous=asynchronous, brief=True)
     with connection.cursor() as cursor:
         cursor.execute(sql, [key, State.COMPLETED.value, fingerprint, timezone.now()])
         row = cursor.fetchone()
-    return None if row is None else _record_from_row(using, row)
+    if row is None:
+        return None
+    return Replayed._make(_converted(using, _REPLAYED_FIELDS, row[:-1] if asynchronous else row))
 
 
-def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
+def record_replay(record: IdempotencyRecord | Replayed, **attributes: Any) -> None:
     """Record an ``idempotent.replay`` trace event for a replay of ``record``'s outcome (already counted
     by :func:`claim`) in the current transaction."""
     recorder.record(
@@ -312,7 +333,7 @@ def record_replay(record: IdempotencyRecord, **attributes: Any) -> None:
         name=record.operation,
         status="" if record.response_status is None else str(record.response_status),
         attributes={
-            "key": record.pk,
+            "key": record.key,
             "client_key": record.client_key,
             "first_correlation_id": record.correlation_id,
             "replay": record.replay_count,
@@ -530,20 +551,25 @@ def _record_from_row(using: str, row: Iterable[Any]) -> IdempotencyRecord:
     """A record from its columns in model order. Read through a plain cursor, not a raw queryset: for a
     fresh key, whose claim statement returns such columns on every first request, the queryset's setup
     would cost more than the round trip."""
+    return IdempotencyRecord.from_db(using, _ATTNAMES, _converted(using, _CONCRETE_FIELDS, row))
+
+
+def _converted(using: str, fields: Sequence[Any], row: Iterable[Any]) -> list[Any]:
+    """``row``'s values, read from the columns of ``fields``, as those fields hold them."""
     connection = connections[using]
     values = []
-    for (field, converters), value in zip(_converters(using), row, strict=True):
+    for (field, converters), value in zip(_converters(using, tuple(fields)), row, strict=True):
         for converter in converters:
             value = converter(value, field.cached_col, connection)
         values.append(value)
-    return IdempotencyRecord.from_db(using, _ATTNAMES, values)
+    return values
 
 
 @functools.cache
-def _converters(using: str) -> list[tuple[Any, list[Any]]]:
-    """Each column's field and the database's converters for it, looked up once per database."""
+def _converters(using: str, fields: tuple[Any, ...]) -> list[tuple[Any, list[Any]]]:
+    """Each field and the database's converters for its column, looked up once per database."""
     connection = connections[using]
-    return [(field, field.get_db_converters(connection)) for field in _CONCRETE_FIELDS]
+    return [(field, field.get_db_converters(connection)) for field in fields]
 
 
 def _read_conflicting(
@@ -587,29 +613,31 @@ def _replay_statement(using: str, key: str, fingerprint: str, now: datetime) -> 
 
 
 @functools.cache
-def _replay_sql(using: str, *, asynchronous: bool = False) -> str:
-    """:func:`_replay_statement`'s text, written once per database and kind."""
-    # set_config(..., true) lasts until the statement's own implicit transaction commits.
-    durability = (
-        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability " if asynchronous else ""
-    )
-    return _replay_update(connections[using].ops, durability)
-
-
-def _replay_update(ops: Any, source: str = "") -> str:
+def _replay_sql(using: str, *, asynchronous: bool = False, brief: bool = False) -> str:
     """The replay's ``UPDATE ... RETURNING`` (parameters: key, completed state, fingerprint, now), under
     the conditions in which claim() replays a record it read: not expired (an expired record starts
-    over), the same fingerprint (else 422), completed (else 409 or a takeover)."""
+    over), the same fingerprint (else 422), completed (else 409 or a takeover). It returns the record's
+    columns in model order, or with ``brief`` those of :class:`Replayed`. Written once per database and
+    kind.
+
+    ``asynchronous`` (for a statement that is its own transaction) adds a last returned column that turns
+    ``synchronous_commit`` off until that transaction's commit: ``RETURNING`` is computed only for a row
+    the statement changed, so a statement that matched nothing sets nothing, and it costs the planner
+    less than a joined ``SELECT set_config(...)`` would.
+    """
+    ops = connections[using].ops
 
     def quoted(name: str) -> str:
         return ops.quote_name(column(IdempotencyRecord, name))
 
     count = quoted("replay_count")
+    returned = ", ".join(quoted(name) for name in Replayed._fields) if brief else _columns(ops)
+    durability = ", set_config('synchronous_commit', 'off', true)" if asynchronous else ""
     # Only quoted identifiers from the model are interpolated; every value is a parameter.
     return (
-        f"UPDATE {ops.quote_name(IdempotencyRecord._meta.db_table)} SET {count} = {count} + 1 {source}"  # noqa: S608
+        f"UPDATE {ops.quote_name(IdempotencyRecord._meta.db_table)} SET {count} = {count} + 1 "  # noqa: S608
         f"WHERE {quoted('key')} = %s AND {quoted('state')} = %s AND {quoted('fingerprint')} = %s "
-        f"AND {quoted('expires_at')} > %s RETURNING {_columns(ops)}"
+        f"AND {quoted('expires_at')} > %s RETURNING {returned}{durability}"
     )
 
 
