@@ -80,18 +80,24 @@ def test_completed_record_is_returned_for_replay() -> None:
     assert again.record.replay_count == IdempotencyRecord.objects.get().replay_count == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_replay_is_counted_by_the_statement_that_reads_it(django_assert_num_queries: Any) -> None:
     claim().claim.complete(status=201, body=b"done", size=4)
     with django_assert_num_queries(2) as queries:
         again = claim()
     insert, replay = (query["sql"] for query in queries.captured_queries)
     assert insert.endswith("ON CONFLICT DO NOTHING") and "RETURNING" in replay
+    # Outside a transaction the count commits without waiting for the disk; inside one, with it.
+    assert "synchronous_commit" in replay
+    with transaction.atomic(), django_assert_num_queries(2) as queries:
+        assert claim().outcome is Outcome.COMPLETED
+    assert "synchronous_commit" not in queries.captured_queries[1]["sql"]
     assert (again.outcome, bytes(again.record.response_body)) == (Outcome.COMPLETED, b"done")
     assert again.record.correlation_id == "01TESTCORRELATION000000000"
-    assert claim().record.replay_count == 2
+    assert claim().record.replay_count == 3
     # What is not a replay is not counted.
     assert claim(fingerprint="other").outcome is Outcome.MISMATCH
-    assert IdempotencyRecord.objects.get().replay_count == 2
+    assert IdempotencyRecord.objects.get().replay_count == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -105,7 +111,7 @@ def test_a_committed_replay_reads_only_the_stored_response(django_assert_num_que
     (statement,) = (query["sql"] for query in queries.captured_queries)
     returned = statement.split("RETURNING", 1)[1]
     assert '"created_at"' not in returned and '"response_body"' in returned
-    assert returned.rstrip().endswith("set_config('synchronous_commit', 'off', true)")
+    assert returned.rstrip().endswith("set_config('synchronous_commit', 'off', true) AS durability")
     assert replayed == store.Replayed(
         key=record_key("user:1", "http", "k"),
         operation="http",
@@ -129,6 +135,25 @@ def test_a_committed_replay_reads_only_the_stored_response(django_assert_num_que
     with transaction.atomic(), django_assert_num_queries(1) as queries:
         assert replay(fingerprint="f").replay_count == 2
     assert "synchronous_commit" not in queries.captured_queries[0]["sql"]
+
+
+def test_the_asynchronous_count_is_set_only_by_a_replay() -> None:
+    """The conflicting read's set_config sits in a CTE's RETURNING: computed for a replayed row alone."""
+    claim().claim.complete(status=201, body=b"done", size=4)
+    key = record_key("user:1", "http", "k")
+    sql = store._read_conflicting_sql("default", asynchronous=True)
+
+    def read(fingerprint: str) -> tuple[Any, str]:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [key, "completed", fingerprint, timezone.now(), key])
+            row = cursor.fetchone()
+            cursor.execute("SHOW synchronous_commit")
+            return row, cursor.fetchone()[0]
+
+    (mismatch, *_, durability), setting = read("other")
+    assert (mismatch, durability, setting) == (False, None, "on")
+    (replayed, *_, durability), setting = read("f")
+    assert (replayed, setting) == (True, "off")
 
 
 def test_the_claim_sends_only_the_requests_own_values(django_assert_num_queries: Any) -> None:

@@ -579,30 +579,37 @@ def _read_conflicting(
 
     On PostgreSQL one statement does both: :func:`_replay`'s ``UPDATE``, and when that matched nothing,
     a read of the record as it is. A replay so takes two statements, the ``INSERT`` and this one, and an
-    answer that is not a replay (409, 422) still writes nothing. Elsewhere this is a plain read.
+    answer that is not a replay (409, 422) still writes nothing. Outside a transaction (lease mode) a
+    replay's count commits asynchronously, as :func:`replay_committed`'s does. Elsewhere this is a plain
+    read.
     """
     connection = connections[using]
     if connection.vendor not in _WRITING_CTE_VENDORS:
         return IdempotencyRecord._default_manager.db_manager(using).filter(pk=key).first(), False
+    asynchronous = not connection.in_atomic_block
     params = [*_replay_statement(using, key, fingerprint, now)[1], key]
     with connection.cursor() as cursor:
-        cursor.execute(_read_conflicting_sql(using), params)
+        cursor.execute(_read_conflicting_sql(using, asynchronous=asynchronous), params)
         row = cursor.fetchone()
     if row is None:
         return None, False
-    replayed, *columns = row
+    replayed, *columns = row[:-1] if asynchronous else row
     return _record_from_row(using, columns), replayed
 
 
 @functools.cache
-def _read_conflicting_sql(using: str) -> str:
-    """:func:`_read_conflicting`'s statement on PostgreSQL, written once per database."""
+def _read_conflicting_sql(using: str, *, asynchronous: bool = False) -> str:
+    """:func:`_read_conflicting`'s statement on PostgreSQL, written once per database and kind; with
+    ``asynchronous``, each branch ends with a column that is the replay's ``set_config`` or NULL."""
     ops = connections[using].ops
     columns = _columns(ops)
+    # The outer query selects the replay's set_config, so it is computed for a replayed row.
+    replayed, read = (f"{columns}, durability", f"{columns}, NULL") if asynchronous else (columns, columns)
     # Only quoted identifiers from the model are interpolated; every value is a parameter.
     return (
-        f"WITH replayed AS ({_replay_sql(using)}) SELECT TRUE, {columns} FROM replayed "  # noqa: S608
-        f"UNION ALL SELECT FALSE, {columns} FROM {ops.quote_name(IdempotencyRecord._meta.db_table)} "
+        f"WITH replayed AS ({_replay_sql(using, asynchronous=asynchronous)}) "  # noqa: S608
+        f"SELECT TRUE, {replayed} FROM replayed "
+        f"UNION ALL SELECT FALSE, {read} FROM {ops.quote_name(IdempotencyRecord._meta.db_table)} "
         f"WHERE {ops.quote_name(column(IdempotencyRecord, 'pk'))} = %s "
         "AND NOT EXISTS (SELECT 1 FROM replayed)"
     )
@@ -632,7 +639,7 @@ def _replay_sql(using: str, *, asynchronous: bool = False, brief: bool = False) 
 
     count = quoted("replay_count")
     returned = ", ".join(quoted(name) for name in Replayed._fields) if brief else _columns(ops)
-    durability = ", set_config('synchronous_commit', 'off', true)" if asynchronous else ""
+    durability = ", set_config('synchronous_commit', 'off', true) AS durability" if asynchronous else ""
     # Only quoted identifiers from the model are interpolated; every value is a parameter.
     return (
         f"UPDATE {ops.quote_name(IdempotencyRecord._meta.db_table)} SET {count} = {count} + 1 "  # noqa: S608
