@@ -315,7 +315,8 @@ def replay_committed(
     """
     key = record_key(scope, operation, client_key)
     connection = connections[using]
-    asynchronous = connection.vendor in _WRITING_CTE_VENDORS and not connection.in_atomic_block
+    # In autocommit the statement is its own transaction; the caller's transaction keeps its durability.
+    asynchronous = connection.vendor in _WRITING_CTE_VENDORS and connection.get_autocommit()
     sql = _replay_sql(using, asynchronous=asynchronous, brief=True)
     with connection.cursor() as cursor:
         cursor.execute(sql, [key, State.COMPLETED.value, fingerprint, timezone.now()])
@@ -586,7 +587,7 @@ def _read_conflicting(
     connection = connections[using]
     if connection.vendor not in _WRITING_CTE_VENDORS:
         return IdempotencyRecord._default_manager.db_manager(using).filter(pk=key).first(), False
-    asynchronous = not connection.in_atomic_block
+    asynchronous = connection.get_autocommit()
     params = [*_replay_statement(using, key, fingerprint, now)[1], key]
     with connection.cursor() as cursor:
         cursor.execute(_read_conflicting_sql(using, asynchronous=asynchronous), params)
