@@ -105,35 +105,32 @@ class Statements:
         cursor.execute(_ORDER, ["statements", 1])
 
     def _transaction(self, cursor: Any) -> None:
-        self._in_transaction(cursor, None)
+        raw = self.connection
+        raw.autocommit = False
+        cursor.execute(_ORDER, ["statements", 1])
+        raw.commit()
+        raw.autocommit = True
 
     def _claim(self, cursor: Any) -> None:
-        values = self._values()
-        self._in_transaction(cursor, (self.claim, values), values)
+        self._claimed(cursor, self._values(), bounded=False)
 
     def _bounded(self, cursor: Any) -> None:
-        self._bounded_claim(cursor, self._values())
+        self._claimed(cursor, self._values(), bounded=True)
 
     def _guard(self, cursor: Any) -> None:
         values = self._values()
         cursor.execute(self.lookup, [values[0], "completed", "fingerprint", values[10]])
         cursor.fetchone()
-        self._bounded_claim(cursor, values)
+        self._claimed(cursor, values, bounded=True)
 
-    def _bounded_claim(self, cursor: Any, values: list[Any]) -> None:
-        self._in_transaction(cursor, (self.bounded, [self.saved, "5000ms", *values, self.saved]), values)
-
-    def _in_transaction(
-        self, cursor: Any, claim: tuple[str, list[Any]] | None, values: list[Any] | None = None
-    ) -> None:
+    def _claimed(self, cursor: Any, values: list[Any], *, bounded: bool) -> None:
+        """The claim, the view's INSERT, and the completion sent with COMMIT, in one transaction."""
         raw = self.connection
         raw.autocommit = False
-        if claim is not None:
-            cursor.execute(*claim)
-        cursor.execute(_ORDER, ["statements", 1])
-        if values is None:
-            raw.commit()
+        if bounded:
+            cursor.execute(self.bounded, [self.saved, "5000ms", *values, self.saved])
         else:
-            completed = [201, "[]", b'{"id": 1}', 9, values[10], values[0], values[7]]
-            cursor.execute(self.completion, completed)
+            cursor.execute(self.claim, values)
+        cursor.execute(_ORDER, ["statements", 1])
+        cursor.execute(self.completion, [201, "[]", b'{"id": 1}', 9, values[10], values[0], values[7]])
         raw.autocommit = True

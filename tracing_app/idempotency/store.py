@@ -44,7 +44,7 @@ import dataclasses
 import enum
 import functools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -555,11 +555,11 @@ def _record_from_row(using: str, row: Iterable[Any]) -> IdempotencyRecord:
     return IdempotencyRecord.from_db(using, _ATTNAMES, _converted(using, _CONCRETE_FIELDS, row))
 
 
-def _converted(using: str, fields: Sequence[Any], row: Iterable[Any]) -> list[Any]:
+def _converted(using: str, fields: tuple[Any, ...], row: Iterable[Any]) -> list[Any]:
     """``row``'s values, read from the columns of ``fields``, as those fields hold them."""
     connection = connections[using]
     values = []
-    for (field, converters), value in zip(_converters(using, tuple(fields)), row, strict=True):
+    for (field, converters), value in zip(_converters(using, fields), row, strict=True):
         for converter in converters:
             value = converter(value, field.cached_col, connection)
         values.append(value)
